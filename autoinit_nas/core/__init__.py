@@ -1,0 +1,1 @@
+"""AutoInit core: graph walk, weight application, config, Gaussian moment maths."""

@@ -1,0 +1,330 @@
+"""AutoInit: data-free, topology-aware weight initialization for Keras 3 models."""
+
+import json
+import random
+import warnings
+
+import keras
+
+from autoinit_nas.core import graph, weights
+from autoinit_nas.core.cache import GLOBAL_CACHE
+from autoinit_nas.core.config import validate_moment, validate_weight_init_config
+from autoinit_nas.estimators.base import PassThroughEstimator, WeightedLayerEstimator
+from autoinit_nas.estimators.registry import EstimatorRegistry
+from autoinit_nas.layers import CenteredUnitNorm, WeightedSum
+
+# Initializer arguments AutoInit may overwrite; from a config they are
+# deferred so each weight is drawn only once.
+_DEFERRABLE = ("kernel_initializer", "recurrent_initializer", "depthwise_initializer")
+
+
+@keras.saving.register_keras_serializable(package="autoinit_nas")
+class DeferredInitializer(keras.initializers.Initializer):
+    """Zeros now, the original initializer later if AutoInit does not replace it.
+
+    Used only while building a model from a config: weights AutoInit draws
+    are never sampled twice, and weights it leaves alone get their original
+    initializer afterwards.
+    """
+
+    def __init__(self, original=None):
+        self.original = original
+
+    def __call__(self, shape, dtype=None):
+        return keras.ops.zeros(shape, dtype=dtype)
+
+    def get_config(self):
+        return {"original": self.original}
+
+
+def _defer_initializers(config):
+    """Copy of a model config with the deferrable initializers wrapped."""
+    if isinstance(config, dict):
+        result = {}
+        for key, value in config.items():
+            if key in _DEFERRABLE and value is not None:
+                result[key] = {
+                    "module": None,
+                    "class_name": "DeferredInitializer",
+                    "config": {"original": value},
+                    "registered_name": "autoinit_nas>DeferredInitializer",
+                }
+            else:
+                result[key] = _defer_initializers(value)
+        return result
+    if isinstance(config, list):
+        return [_defer_initializers(item) for item in config]
+    return config
+
+
+def _restore_deferred(model, custom_objects):
+    """Draw the original initializer wherever a deferred one is still in place."""
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        owners = [layer]
+        for name in ("cell", "forward_layer", "backward_layer"):
+            sub = getattr(layer, name, None)
+            if sub is not None:
+                owners.append(sub)
+                if getattr(sub, "cell", None) is not None:
+                    owners.append(sub.cell)
+        for owner in owners:
+            for attribute in _DEFERRABLE:
+                deferred = getattr(owner, attribute, None)
+                if not isinstance(deferred, DeferredInitializer):
+                    continue
+                original = keras.initializers.deserialize(
+                    deferred.original, custom_objects=custom_objects
+                )
+                setattr(owner, attribute, original)
+                weight_name = {"recurrent_initializer": "recurrent_kernel"}.get(
+                    attribute, "kernel"
+                )
+                variable = getattr(owner, "_" + weight_name, None) or getattr(owner, weight_name, None)
+                if isinstance(variable, keras.Variable):
+                    variable.assign(original(variable.shape, dtype=variable.dtype))
+
+
+class AutoInit:
+    """Initialize a Keras model so every weighted layer outputs unit variance.
+
+    AutoInit walks the model's layer graph from its inputs, predicting the
+    mean and variance of every layer's output from those of its inputs, and
+    draws each weighted layer's weights with the variance that makes its
+    output variance ``signal_variance``. No data and no training are needed.
+
+    Example:
+        >>> import keras
+        >>> from autoinit_nas import AutoInit
+        >>> x = keras.Input((16,))
+        >>> h = keras.layers.Dense(32, activation="relu")(x)
+        >>> model = keras.Model(x, keras.layers.Dense(1)(h))
+        >>> model, estimates = AutoInit().initialize_model(model, return_estimates=True)
+        >>> round(estimates[model.layers[-1].name][1], 3)
+        1.0
+
+    Args:
+        weight_init_config: dict with any of ``distribution``
+            ("truncated_normal" (default), "untruncated_normal", "uniform",
+            "orthogonal"), ``constrain_weights`` (False; True keeps each
+            unit's incoming weights centred at their initial scale during
+            training, via ``CenteredUnitNorm``), ``monte_carlo_samples``
+            (1e7 scalar draws for softmax-like functions),
+            ``recurrent_monte_carlo_samples`` (1e4 mean-field chains for
+            recurrent layers) and ``seed`` (None: fresh weights each call; an
+            int: the same weights every time).
+        input_data_mean: mean of the input data (a float, or one per input).
+        input_data_var: variance of the input data (a float, or one per input).
+        custom_distribution_estimators: dict mapping layer classes to
+            ``LayerOutputDistributionEstimator`` subclasses; looked up along
+            each layer's MRO, before the built-in ones.
+        signal_variance: the output variance every weighted layer aims for.
+        custom_objects: custom Keras objects for building from a config
+            (may also be given to ``initialize_model``).
+        cache: an ``EstimateCache`` for expensive estimates (default: the
+            process-wide one).
+    """
+
+    def __init__(
+        self,
+        weight_init_config=None,
+        input_data_mean=0.0,
+        input_data_var=1.0,
+        custom_distribution_estimators=None,
+        signal_variance=1.0,
+        custom_objects=None,
+        cache=None,
+    ):
+        self.weight_init_config = validate_weight_init_config(weight_init_config)
+        self.input_data_mean = self._validate_input_moments("input_data_mean", input_data_mean)
+        self.input_data_var = self._validate_input_moments("input_data_var", input_data_var)
+        self.signal_variance = validate_moment("signal_variance", signal_variance, allow_zero=False)
+        self.registry = EstimatorRegistry(custom_distribution_estimators)
+        self.custom_distribution_estimators = dict(custom_distribution_estimators or {})
+        self.custom_objects = dict(custom_objects or {})
+        self.cache = GLOBAL_CACHE if cache is None else cache
+        self.mean_var_estimates = {}
+        self.unsupported_layers = []
+        self.model = None
+
+    @staticmethod
+    def _validate_input_moments(name, value):
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise ValueError(f"`{name}` must not be empty. Received: {name}={value!r}")
+            return [validate_moment(name, item) for item in value]
+        return validate_moment(name, value)
+
+    def initialize_model(self, model, return_estimates=False, custom_objects=None):
+        """Initialize ``model``'s weights in place and return it.
+
+        Args:
+            model: a built ``keras.Model`` (Functional or Sequential, possibly
+                with nested models), a model config dict (what
+                ``model.get_config()`` or ``model.to_json()`` produce), or a
+                JSON string.
+            return_estimates: also return {entry name: (mean, var)} of every
+                layer's predicted output (first output for multi-output
+                layers). Nested layers are keyed "outer/inner"; a layer called
+                n > 1 times has entries "name@0" ... "name@{n-1}" plus "name"
+                for its first call.
+            custom_objects: custom Keras objects needed to build a config.
+
+        Returns:
+            The model, or (model, estimates) when ``return_estimates``.
+        """
+        objects = {
+            "WeightedSum": WeightedSum,
+            "CenteredUnitNorm": CenteredUnitNorm,
+            "DeferredInitializer": DeferredInitializer,
+        }
+        objects.update(self.custom_objects)
+        objects.update(custom_objects or {})
+        from_config = not isinstance(model, keras.Model)
+        model = self._as_model(model, objects)
+        estimates = self._initialize(model)
+        if from_config:
+            _restore_deferred(model, objects)
+        self.model = model
+        self.mean_var_estimates = estimates
+        if return_estimates:
+            return model, estimates
+        return model
+
+    # Internals.
+
+    def _as_model(self, model, custom_objects):
+        if isinstance(model, keras.Model):
+            return self._ensure_graph(model)
+        if isinstance(model, str):
+            try:
+                model = json.loads(model)
+            except json.JSONDecodeError as error:
+                raise ValueError(
+                    "`model` is a string but not valid JSON "
+                    f"({error.msg} at line {error.lineno}, column {error.colno}). "
+                    "Expected a keras.Model, a config dict or a JSON string from model.to_json()."
+                ) from None
+        if not isinstance(model, dict):
+            raise TypeError(
+                "`model` must be a keras.Model, a model config dict or a JSON string. "
+                f"Received: {type(model).__name__}"
+            )
+        deferred = _defer_initializers(model)
+        with keras.saving.custom_object_scope(custom_objects):
+            if "class_name" in deferred and "config" in deferred:
+                built = keras.saving.deserialize_keras_object(
+                    deferred, custom_objects=custom_objects
+                )
+            else:
+                built = keras.Model.from_config(deferred, custom_objects=custom_objects)
+        return self._ensure_graph(built)
+
+    @staticmethod
+    def _ensure_graph(model):
+        if isinstance(model, keras.Sequential) and not model.built:
+            raise ValueError(
+                f"Sequential model '{model.name}' is not built and declares no input shape, "
+                "so AutoInit cannot know its fan-ins. Start it with keras.Input(shape=...) "
+                "or call model.build((None, ...)) before initialize_model."
+            )
+        if not graph.is_graph_model(model):
+            raise TypeError(
+                f"AutoInit walks Functional and Sequential models; '{model.name}' is a "
+                f"subclassed {type(model).__name__} with no symbolic graph. Rebuild it "
+                "functionally (keras.Model(inputs, outputs)) to initialize it."
+            )
+        return model
+
+    def _input_moments(self, count):
+        means = self.input_data_mean if isinstance(self.input_data_mean, list) else [self.input_data_mean] * count
+        variances = self.input_data_var if isinstance(self.input_data_var, list) else [self.input_data_var] * count
+        if len(means) != count or len(variances) != count:
+            raise ValueError(
+                f"The model has {count} inputs; `input_data_mean` and `input_data_var` must be "
+                f"floats or lists of {count}. Received: {len(means)} means, {len(variances)} variances."
+            )
+        return list(zip(means, variances))
+
+    def _initialize(self, model):
+        estimators = {}
+        warned = set()
+        self.unsupported_layers = []
+
+        def visit(node, key, moments_in):
+            operation = node.operation
+            estimator = estimators.get(id(operation))
+            if estimator is None:
+                estimator_class = self.registry.lookup(type(operation))
+                if estimator_class is None:
+                    estimator_class = PassThroughEstimator
+                    self.unsupported_layers.append(key)
+                    if type(operation) not in warned:
+                        warned.add(type(operation))
+                        warnings.warn(
+                            f"No estimator for layer '{operation.name}' of class "
+                            f"{type(operation).__name__}; its input mean and variance pass "
+                            "through unchanged. Register one with AutoInit("
+                            f"custom_distribution_estimators={{{type(operation).__name__}: ...}}).",
+                            stacklevel=4,
+                        )
+                estimator = estimator_class(operation, self.weight_init_config, self.signal_variance)
+                estimator.cache = self.cache
+                estimators[id(operation)] = estimator
+            estimator.input_shapes = [tuple(tensor.shape) for tensor in node.input_tensors]
+            estimator.output_shapes = [tuple(tensor.shape) for tensor in node.outputs]
+            means_in = [float(mean) for mean, _ in moments_in]
+            vars_in = [float(var) for _, var in moments_in]
+            result = estimator.estimate(means_in, vars_in)
+            return _check_result(result, estimator, key, len(node.outputs))
+
+        _, entries = graph.walk(model, self._input_moments(len(graph.graph_of(model)[0])), visit)
+        self._apply_weights(estimators)
+        for estimator in estimators.values():
+            for message in getattr(estimator, "warnings", ()):
+                warnings.warn(message, stacklevel=3)
+        return entries
+
+    def _apply_weights(self, estimators):
+        config = self.weight_init_config
+        weighted = [e for e in estimators.values() if isinstance(e, WeightedLayerEstimator)]
+        total = sum(len(e.weight_plan) for e in weighted)
+        base_seed = config["seed"]
+        if base_seed is None:
+            base_seed = random.SystemRandom().randrange(2**31)
+        seeds = iter(weights.weight_seeds(base_seed, total))
+        for estimator in weighted:
+            weights.apply_plan(estimator, config["distribution"], seeds, config["constrain_weights"])
+
+
+def _check_result(result, estimator, key, output_count):
+    """Normalize an estimator's return value to one (mean, var) per output."""
+    def bad(reason):
+        return ValueError(
+            f"{type(estimator).__name__}.estimate for layer '{key}' {reason}. "
+            f"Expected (mean, var) or a list of {output_count} such pairs. Received: {result!r}"
+        )
+
+    if isinstance(result, list) and len(result) == 2 and all(
+        isinstance(value, (int, float)) for value in result
+    ):
+        result = tuple(result)
+    if isinstance(result, list):
+        pairs = result
+        if len(pairs) != output_count:
+            raise bad(f"returned {len(pairs)} pairs for {output_count} outputs")
+    elif isinstance(result, tuple) and len(result) == 2:
+        pairs = [result] * output_count
+    else:
+        raise bad("returned an unexpected value")
+    checked = []
+    for pair in pairs:
+        try:
+            mean, var = float(pair[0]), float(pair[1])
+        except (TypeError, ValueError, IndexError):
+            raise bad("returned a non-numeric value") from None
+        if not (mean == mean and var == var) or abs(mean) == float("inf") or var == float("inf"):
+            raise bad("returned a non-finite value")
+        if var < 0:
+            raise bad("returned a negative variance")
+        checked.append((mean, var))
+    return checked

@@ -1,0 +1,1 @@
+"""Estimators: one module per layer family, plus the registry."""

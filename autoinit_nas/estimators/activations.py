@@ -1,0 +1,302 @@
+"""Activation functions and activation layers.
+
+``activation_moments(function, mean, var, ...)`` is the one entry point: every
+layer with an ``activation`` argument and every activation layer goes through
+it. It picks, per function:
+
+* closed form (piecewise-linear functions: relu, relu6, leaky_relu,
+  hard_sigmoid, hard_tanh, hard_shrink, soft_shrink, sparse_sigmoid, linear):
+  the function is read off Keras itself at two points per linear piece and
+  integrated exactly with truncated-normal partial moments;
+* quadrature (every other elementwise function, Keras's or a user's
+  callable): composite Gauss-Legendre over the Gaussian, cut at the
+  function's kinks (see ``autoinit_nas.core.gaussian.elementwise_moments``);
+* Monte Carlo (functions that mix a whole axis: softmax, log_softmax,
+  sparsemax): seeded, ``monte_carlo_samples`` scalar draws, memoized;
+* glu halves its last axis, a * sigmoid(b), with a and b independent:
+  E = E[a] E[sigmoid(b)], E[y^2] = E[a^2] E[sigmoid(b)^2].
+
+Every function is evaluated through Keras, so the maths always matches what the
+layer computes.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+from autoinit_nas.core import gaussian
+from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
+from autoinit_nas.estimators.registry import register
+
+_A = keras.activations
+
+# Kinks of piecewise-linear activations: between them the function is affine.
+PIECEWISE_LINEAR_KINKS = {
+    _A.linear: (),
+    _A.relu: (0.0,),
+    _A.relu6: (0.0, 6.0),
+    _A.leaky_relu: (0.0,),
+    _A.hard_sigmoid: (-3.0, 3.0),
+    _A.hard_tanh: (-1.0, 1.0),
+    _A.hard_shrink: (-0.5, 0.5),
+    _A.soft_shrink: (-0.5, 0.5),
+    _A.sparse_sigmoid: (-1.0, 1.0),
+}
+
+# Points where other elementwise activations (or a derivative) jump; the
+# quadrature cuts its panels there.
+QUADRATURE_KINKS = {
+    _A.elu: (0.0,),
+    _A.selu: (0.0,),
+    _A.celu: (0.0,),
+    _A.hard_silu: (-3.0, 3.0),
+    _A.hard_swish: (-3.0, 3.0),
+    _A.sparse_plus: (-1.0, 1.0),
+}
+
+# Functions that normalize across the last axis; no cheap exact form.
+VECTOR_FUNCTIONS = (_A.softmax, _A.log_softmax, _A.sparsemax)
+
+_MONTE_CARLO_CHUNK = 1 << 20
+
+
+def evaluate(function, values):
+    """Apply a Keras (or any backend-tensor) function to a numpy array."""
+    tensor = keras.ops.convert_to_tensor(np.asarray(values, dtype="float32"))
+    return np.asarray(keras.ops.convert_to_numpy(function(tensor)), dtype=float)
+
+
+def affine_pieces(function, kinks):
+    """(start, slope, intercept) pieces of a piecewise-linear ``function``.
+
+    The function is evaluated at two interior points of each interval between
+    consecutive kinks and the line through them is taken as the piece.
+    """
+    kinks = sorted(kinks)
+    edges = [-math.inf] + kinks + [math.inf]
+    probes = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        if math.isinf(low) and math.isinf(high):
+            probes.append((-1.0, 1.0))
+        elif math.isinf(low):
+            probes.append((high - 2.0, high - 1.0))
+        elif math.isinf(high):
+            probes.append((low + 1.0, low + 2.0))
+        else:
+            width = high - low
+            probes.append((low + width / 3.0, low + 2.0 * width / 3.0))
+    values = evaluate(function, np.asarray(probes).ravel()).reshape(-1, 2)
+    pieces = []
+    for (x0, x1), (y0, y1), start in zip(probes, values, edges[:-1]):
+        slope = (y1 - y0) / (x1 - x0)
+        pieces.append((start, float(slope), float(y0 - slope * x0)))
+    return pieces
+
+
+def _function_key(function):
+    return getattr(function, "__module__", "") + "." + getattr(
+        function, "__qualname__", repr(function)
+    )
+
+
+def vector_function_moments(function, mean, var, axis_size, samples, seed):
+    """Monte Carlo moments of a function that mixes an axis of ``axis_size``.
+
+    Draws ``samples`` scalars (rounded down to whole vectors, at least 64) of
+    i.i.d. N(mean, var), applies the function along the last axis, and returns
+    the mean and variance over all output elements.
+    """
+    axis_size = max(int(axis_size), 1)
+    vectors = max(int(samples) // axis_size, 64)
+    rng = np.random.default_rng(seed)
+    std = math.sqrt(max(var, 0.0))
+    total = 0.0
+    total_sq = 0.0
+    count = 0
+    per_chunk = max(_MONTE_CARLO_CHUNK // axis_size, 1)
+    while count < vectors:
+        rows = min(per_chunk, vectors - count)
+        draws = mean + std * rng.standard_normal((rows, axis_size), dtype=np.float32)
+        out = evaluate(function, draws)
+        total += float(out.sum())
+        total_sq += float(np.square(out).sum())
+        count += rows
+    n = count * axis_size
+    first = total / n
+    return first, gaussian.variance_from_moments(first, total_sq / n)
+
+
+def activation_moments(function, mean, var, estimator=None, axis_size=None):
+    """Mean and variance of ``function(X)`` for X ~ N(mean, var).
+
+    Args:
+        function: a Keras activation (or any elementwise callable on backend
+            tensors).
+        mean, var: moments of the input elements.
+        estimator: the calling estimator, for its cache and Monte Carlo
+            settings (optional).
+        axis_size: length of the last axis, needed by softmax-like functions.
+
+    Example:
+        >>> m, v = activation_moments(keras.activations.relu, 0.0, 1.0)
+        >>> round(v, 4)
+        0.3408
+    """
+    function = _A.get(function) if isinstance(function, str) else function
+    if function is None or function is _A.linear:
+        return mean, var
+    base = function
+    if function in PIECEWISE_LINEAR_KINKS:
+        pieces = _memo(estimator, "pieces", _function_key(function), (),
+                       lambda: affine_pieces(function, PIECEWISE_LINEAR_KINKS[base]))
+        return gaussian.piecewise_linear_moments(mean, var, pieces)
+    if function in VECTOR_FUNCTIONS:
+        samples = estimator.estimator_config["monte_carlo_samples"] if estimator else int(1e6)
+        seed = estimator.sampling_seed() if estimator else 0
+        size = axis_size or 1
+        return _memo(
+            estimator, "vector", (_function_key(function), size), (mean, var),
+            lambda: vector_function_moments(function, mean, var, size, samples, seed),
+        )
+    if function is _A.glu:
+        gate_mean, gate_var = activation_moments(_A.sigmoid, mean, var, estimator)
+        first = mean * gate_mean
+        second = gaussian.second_moment(mean, var) * gaussian.second_moment(gate_mean, gate_var)
+        return first, gaussian.variance_from_moments(first, second)
+    kinks = QUADRATURE_KINKS.get(function, (0.0,))
+    return _memo(
+        estimator, "quadrature", _function_key(function), (mean, var),
+        lambda: gaussian.elementwise_moments(lambda x: evaluate(function, x), mean, var, kinks),
+    )
+
+
+def _memo(estimator, name, signature, moments, compute):
+    if estimator is None:
+        return compute()
+    return estimator.memoized(name, signature, moments, compute)
+
+
+def last_axis_size(shapes):
+    """Static length of the last axis of the first shape, or None."""
+    if not shapes or not shapes[0]:
+        return None
+    return shapes[0][-1]
+
+
+def apply_layer_activation(estimator, mean, var):
+    """Moments after ``estimator.layer.activation`` (identity if it has none)."""
+    function = getattr(estimator.layer, "activation", None)
+    return activation_moments(
+        function, mean, var, estimator, axis_size=last_axis_size(estimator.output_shapes)
+    )
+
+
+@register(keras.layers.Activation)
+class ActivationEstimator(LayerOutputDistributionEstimator):
+    """``Activation(f)``: E[f(X)] and Var f(X) for X ~ N(mean_in, var_in).
+
+    Assumes the input elements are Gaussian with the given moments (the scalar
+    propagation assumption); see ``activation_moments`` for how each function
+    is integrated.
+    """
+
+    def estimate(self, means_in, vars_in):
+        return apply_layer_activation(self, means_in[0], vars_in[0])
+
+
+def _piecewise_layer_moments(estimator, function, kinks, mean, var, signature):
+    pieces = estimator.memoized(
+        "pieces", signature, (), lambda: affine_pieces(function, kinks)
+    )
+    return gaussian.piecewise_linear_moments(mean, var, pieces)
+
+
+@register(keras.layers.ReLU)
+class ReLUEstimator(LayerOutputDistributionEstimator):
+    """``ReLU(max_value, negative_slope, threshold)``: exact, piecewise linear.
+
+    The layer's function is affine between its kinks {threshold, 0, max_value},
+    so E[f(X)] and E[f(X)^2] are sums of truncated-normal partial moments
+    (``piecewise_linear_moments``). No approximation beyond Gaussian input.
+    """
+
+    def estimate(self, means_in, vars_in):
+        layer = self.layer
+        kinks = {0.0, float(layer.threshold)}
+        if layer.max_value is not None:
+            kinks.add(float(layer.max_value))
+        signature = (float(layer.negative_slope), layer.max_value, float(layer.threshold))
+        return _piecewise_layer_moments(self, layer, sorted(kinks), means_in[0], vars_in[0], signature)
+
+
+@register(keras.layers.LeakyReLU)
+class LeakyReLUEstimator(LayerOutputDistributionEstimator):
+    """``LeakyReLU(negative_slope)``: f(x) = x for x >= 0, a x otherwise; exact.
+
+    Two affine pieces split at 0; moments from truncated-normal partial moments.
+    """
+
+    def estimate(self, means_in, vars_in):
+        slope = float(self.layer.negative_slope)
+        pieces = [(-math.inf, slope, 0.0), (0.0, 1.0, 0.0)]
+        return gaussian.piecewise_linear_moments(means_in[0], vars_in[0], pieces)
+
+
+@register(keras.layers.PReLU)
+class PReLUEstimator(LayerOutputDistributionEstimator):
+    """``PReLU``: leaky ReLU with a learned slope per element; exact.
+
+    With slopes a_c (the layer's current ``alpha`` values, equally frequent),
+    E[f] = mean_c E[f_{a_c}(X)] and E[f^2] = mean_c E[f_{a_c}(X)^2], each term
+    a two-piece closed form. Distinct slopes are integrated once each.
+    """
+
+    def estimate(self, means_in, vars_in):
+        alpha = np.asarray(keras.ops.convert_to_numpy(self.layer.alpha), dtype=float).ravel()
+        slopes, counts = np.unique(alpha, return_counts=True)
+        first = 0.0
+        second = 0.0
+        for slope, count in zip(slopes, counts):
+            pieces = [(-math.inf, float(slope), 0.0), (0.0, 1.0, 0.0)]
+            m, v = gaussian.piecewise_linear_moments(means_in[0], vars_in[0], pieces)
+            weight = count / alpha.size
+            first += weight * m
+            second += weight * gaussian.second_moment(m, v)
+        return first, gaussian.variance_from_moments(first, second)
+
+
+@register(keras.layers.ELU)
+class ELUEstimator(LayerOutputDistributionEstimator):
+    """``ELU(alpha)``: f(x) = x for x > 0, alpha (e^x - 1) otherwise.
+
+    Not piecewise linear: quadrature cut at the kink x = 0, where the
+    derivative jumps unless alpha = 1.
+    """
+
+    def estimate(self, means_in, vars_in):
+        alpha = float(self.layer.alpha)
+        function = lambda x: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))  # noqa: E731
+        return self.memoized(
+            "elu", alpha, (means_in[0], vars_in[0]),
+            lambda: gaussian.elementwise_moments(function, means_in[0], vars_in[0], (0.0,)),
+        )
+
+
+@register(keras.layers.Softmax)
+class SoftmaxEstimator(LayerOutputDistributionEstimator):
+    """``Softmax(axis)``: Monte Carlo over vectors along the softmax axis.
+
+    Softmax outputs along the axis sum to one, so the mean is exactly 1/n; the
+    variance has no closed form for Gaussian inputs and is sampled
+    (``monte_carlo_samples`` draws, seeded, memoized). Masks are ignored.
+    """
+
+    def estimate(self, means_in, vars_in):
+        axis = self.layer.axis
+        axis = axis[0] if isinstance(axis, (list, tuple)) else axis
+        shape = self.input_shapes[0] if self.input_shapes else None
+        size = shape[axis] if shape is not None else None
+        if size is None:
+            size = 1
+        return activation_moments(_A.softmax, means_in[0], vars_in[0], self, axis_size=size)

@@ -1,0 +1,184 @@
+"""The estimator interface: from a layer's input moments to its output moments.
+
+An estimator answers one question for one layer: if each inbound tensor has
+elements with mean ``means_in[i]`` and variance ``vars_in[i]``, what are the
+mean and variance of the layer's output elements? Estimators of layers with
+weights also choose the variance of those weights so the output variance is
+``signal_variance``.
+
+All estimates assume training mode (dropout active, normalization layers using
+batch statistics), because AutoInit prepares a network for training.
+
+Example:
+    >>> class DoublingEstimator(LayerOutputDistributionEstimator):
+    ...     def estimate(self, means_in, vars_in):
+    ...         return 2.0 * means_in[0], 4.0 * vars_in[0]
+"""
+
+import math
+
+from autoinit_nas.core import gaussian
+from autoinit_nas.core.cache import GLOBAL_CACHE, round_moment
+
+DEFAULT_ESTIMATOR_CONFIG = {
+    "distribution": "truncated_normal",
+    "constrain_weights": False,
+    "monte_carlo_samples": int(1e7),
+    "recurrent_monte_carlo_samples": int(1e4),
+    "seed": None,
+}
+
+
+class LayerOutputDistributionEstimator:
+    """Base class of every estimator; subclass it and override ``estimate``.
+
+    Attributes available inside ``estimate``:
+        layer: the Keras layer (or operation) being estimated.
+        estimator_config: the validated ``weight_init_config`` with defaults.
+        signal_variance: the variance weighted layers should produce.
+        input_shapes / output_shapes: shapes of the inbound and outbound
+            tensors of the call being estimated (batch dimension None).
+        cache: the estimate cache, for memoizing expensive estimates.
+
+    Example:
+        >>> class MyCustomOutputDistributionEstimator(LayerOutputDistributionEstimator):
+        ...     def estimate(self, means_in, vars_in):
+        ...         return means_in[0], 4.0 * vars_in[0]
+
+    Args:
+        layer: the layer this estimator describes.
+        estimator_config: dict of AutoInit options; defaults filled in.
+        signal_variance: target output variance of weighted layers.
+    """
+
+    def __init__(self, layer, estimator_config=None, signal_variance=1.0):
+        self.layer = layer
+        self.estimator_config = dict(DEFAULT_ESTIMATOR_CONFIG)
+        self.estimator_config.update(estimator_config or {})
+        self.signal_variance = float(signal_variance)
+        self.input_shapes = []
+        self.output_shapes = []
+        self.cache = GLOBAL_CACHE
+
+    def estimate(self, means_in, vars_in):
+        """Return (mean_out, var_out), or a list of such pairs, one per output.
+
+        Args:
+            means_in: list with the mean of each inbound tensor.
+            vars_in: list with the variance of each inbound tensor.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must override `estimate(self, means_in, vars_in)`."
+        )
+
+    # Helpers shared by the built-in estimators.
+
+    def memoized(self, name, signature, moments, compute):
+        """Memoize ``compute()`` under (estimator, layer signature, moments).
+
+        ``moments`` are rounded to six significant digits, so estimates for
+        nearly identical inputs are computed once per process.
+        """
+        key = (
+            type(self).__name__,
+            name,
+            signature,
+            tuple(round_moment(value) for value in moments),
+            self.estimator_config["monte_carlo_samples"],
+            self.estimator_config["recurrent_monte_carlo_samples"],
+            self.estimator_config["seed"],
+        )
+        return self.cache.get_or_compute(key, compute)
+
+    def sampling_seed(self):
+        """The seed Monte Carlo estimates use: the configured one, else 0."""
+        seed = self.estimator_config["seed"]
+        return 0 if seed is None else int(seed)
+
+
+class PassThroughEstimator(LayerOutputDistributionEstimator):
+    """Identity on the moments: for layers that move or copy elements.
+
+    Reshaping, permuting, flattening, cropping, repeating and nearest-neighbour
+    upsampling only rearrange (or duplicate) elements, so the distribution of
+    a typical element is unchanged: E[y] = E[x], Var(y) = Var(x). Also the
+    fallback for layers with no estimator.
+    """
+
+    def estimate(self, means_in, vars_in):
+        return means_in[0], vars_in[0]
+
+
+class WeightedLayerEstimator(LayerOutputDistributionEstimator):
+    """Base for layers whose weights AutoInit draws.
+
+    For a weight tensor W with i.i.d. zero-mean entries of variance s and an
+    input x independent of W, each output of a linear map y = sum_i W_i x_i
+    over ``fan_in`` terms has E[y] = 0 and
+        Var(y) = fan_in * s * E[x^2],   E[x^2] = Var(x) + E[x]^2.
+    (The mean term matters: a non-zero input mean becomes a per-unit offset
+    mean_in * sum_i W_i, which is part of the output's spread over units.)
+    Choosing s = signal_variance / (fan_in * E[x^2]) gives Var(y) =
+    signal_variance.
+
+    A layer called at several places shares its weights. Its scale is chosen
+    at the first call the graph walk reaches (topological order from the
+    inputs); later calls reuse that scale, and their predicted output variance
+    is signal_variance * E[x^2]_later / E[x^2]_first.
+    """
+
+    def __init__(self, layer, estimator_config=None, signal_variance=1.0):
+        super().__init__(layer, estimator_config, signal_variance)
+        # attribute name -> (variance, fan_in, fan_out); filled at first call.
+        self.weight_plan = {}
+        self.warnings = []
+
+    def scaled_output_variance(self, attribute, fan_in, fan_out, input_second_moment,
+                               target=None):
+        """Choose (first call) or reuse the variance of weight ``attribute``.
+
+        The weight variance s makes fan_in * s * E[x^2] equal ``target``
+        (default: signal_variance). Returns the predicted variance
+        fan_in * s * E[x^2] of the linear output. A vanishing input (E[x^2] == 0, e.g. behind a dead path) has no
+        scale to match: the weight variance falls back to signal_variance /
+        fan_in and a warning is recorded.
+        """
+        fan_in = max(int(fan_in), 1)
+        target = self.signal_variance if target is None else target
+        if attribute not in self.weight_plan:
+            if input_second_moment > 0.0 and math.isfinite(input_second_moment):
+                variance = target / (fan_in * input_second_moment)
+            else:
+                self.warnings.append(
+                    f"input to `{attribute}` of layer '{self.layer.name}' has "
+                    f"second moment {input_second_moment}; weights scaled by "
+                    "fan-in only"
+                )
+                variance = target / fan_in
+            self.weight_plan[attribute] = (variance, fan_in, max(int(fan_out), 1))
+        variance = self.weight_plan[attribute][0]
+        return fan_in * variance * input_second_moment
+
+    # Weight attribute -> the layer attribute holding its initializer, where
+    # the name is not simply "<weight>_initializer".
+    initializer_attributes = {"recurrent_kernel": "recurrent_initializer"}
+    # Bias weights AutoInit resets to zero.
+    bias_attributes = ("bias",)
+
+    def weight_owner(self, attribute):
+        """(object, attribute) holding weight ``attribute``; dotted names descend."""
+        owner = self.layer
+        *path, name = attribute.split(".")
+        for step in path:
+            owner = getattr(owner, step)
+        return owner, name
+
+    def initializer_attribute(self, attribute):
+        """(object, attribute) holding the initializer of weight ``attribute``."""
+        owner, name = self.weight_owner(attribute)
+        return owner, self.initializer_attributes.get(name, name + "_initializer")
+
+
+def second_moment_of(means_in, vars_in, index=0):
+    """E[x^2] of inbound tensor ``index``."""
+    return gaussian.second_moment(means_in[index], vars_in[index])

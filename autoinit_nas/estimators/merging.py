@@ -1,0 +1,94 @@
+"""Merge layers: Add, Subtract, Average, Multiply, Concatenate, WeightedSum."""
+
+import keras
+
+from autoinit_nas.core import gaussian
+from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
+from autoinit_nas.estimators.registry import register
+from autoinit_nas.layers import WeightedSum
+
+
+@register(keras.layers.Add)
+class AddEstimator(LayerOutputDistributionEstimator):
+    """Sum of independent inputs.
+
+    E[sum X_i] = sum E[X_i]; for independent inputs Var(sum X_i) = sum Var(X_i).
+    Approximation: branches of a residual block share their input, so they
+    are correlated; the rule is exact only when the branches are independent.
+    """
+
+    def estimate(self, means_in, vars_in):
+        return sum(means_in), sum(vars_in)
+
+
+@register(keras.layers.Subtract)
+class SubtractEstimator(LayerOutputDistributionEstimator):
+    """X_0 - X_1 for independent inputs: E = m_0 - m_1, Var = v_0 + v_1."""
+
+    def estimate(self, means_in, vars_in):
+        return means_in[0] - means_in[1], vars_in[0] + vars_in[1]
+
+
+@register(keras.layers.Average)
+class AverageEstimator(LayerOutputDistributionEstimator):
+    """(1/n) sum X_i, independent: E = mean of m_i, Var = sum v_i / n^2."""
+
+    def estimate(self, means_in, vars_in):
+        count = len(means_in)
+        return sum(means_in) / count, sum(vars_in) / count**2
+
+
+@register(keras.layers.Multiply)
+class MultiplyEstimator(LayerOutputDistributionEstimator):
+    """Product of independent inputs.
+
+    E[prod X_i] = prod m_i and E[(prod X_i)^2] = prod E[X_i^2], so
+    Var = prod (v_i + m_i^2) - prod m_i^2.
+    """
+
+    def estimate(self, means_in, vars_in):
+        first = 1.0
+        second = 1.0
+        for mean, var in zip(means_in, vars_in):
+            first *= mean
+            second *= gaussian.second_moment(mean, var)
+        return first, gaussian.variance_from_moments(first, second)
+
+
+@register(keras.layers.Concatenate)
+class ConcatenateEstimator(LayerOutputDistributionEstimator):
+    """Concatenation: a mixture of the inputs weighted by their share of the axis.
+
+    With w_i = size_i / sum_j size_j along the concatenation axis, an element
+    drawn from the output is from input i with probability w_i, so
+    E = sum w_i m_i and E[y^2] = sum w_i (v_i + m_i^2); Var = E[y^2] - E^2.
+    Unknown sizes count equally.
+    """
+
+    def estimate(self, means_in, vars_in):
+        axis = self.layer.axis
+        sizes = []
+        for shape in self.input_shapes or [None] * len(means_in):
+            size = shape[axis] if shape is not None else None
+            sizes.append(size if size else 1)
+        total = float(sum(sizes))
+        first = sum(size / total * mean for size, mean in zip(sizes, means_in))
+        second = sum(
+            size / total * gaussian.second_moment(mean, var)
+            for size, mean, var in zip(sizes, means_in, vars_in)
+        )
+        return first, gaussian.variance_from_moments(first, second)
+
+
+@register(WeightedSum)
+class WeightedSumEstimator(LayerOutputDistributionEstimator):
+    """sum c_i X_i with fixed coefficients, independent inputs.
+
+    E = sum c_i m_i, Var = sum c_i^2 v_i.
+    """
+
+    def estimate(self, means_in, vars_in):
+        coefficients = self.layer.coefficients
+        first = sum(c * m for c, m in zip(coefficients, means_in))
+        var = sum(c * c * v for c, v in zip(coefficients, vars_in))
+        return first, var
