@@ -82,7 +82,8 @@ def walk(model, input_moments, visit, prefix=""):
 
     Returns:
         (outputs, entries): the output moments, and a dict of entry name ->
-        moments of each node's first output, nested models included.
+        moments of each node's first output (input layers included, holding
+        the moments they were seeded with), nested models included.
     """
     inputs, outputs = graph_of(model)
     if len(input_moments) != len(inputs):
@@ -97,6 +98,10 @@ def walk(model, input_moments, visit, prefix=""):
         call_counts[id(node.operation)] = call_counts.get(id(node.operation), 0) + 1
     seen_calls = {}
     entries = {}
+    for tensor, value in zip(inputs, input_moments):
+        history = getattr(tensor, "_keras_history", None)
+        if history is not None and history.operation is not None:
+            entries[prefix + history.operation.name] = value
     for node in nodes:
         operation = node.operation
         call_index = seen_calls.get(id(operation), 0)

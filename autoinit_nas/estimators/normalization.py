@@ -27,8 +27,13 @@ class NormalizationEstimator(LayerOutputDistributionEstimator):
     ``center``/``scale`` say otherwise), each channel equally frequent:
         E[y]   = mean_c beta_c
         E[y^2] = mean_c gamma_c^2 * v / (v + eps) + mean_c beta_c^2.
-    LayerNormalization with ``rms_scaling=True`` divides by the root mean
-    square instead: E[z] = m / sqrt(v + m^2 + eps), E[z^2] = (v + m^2) / (v + m^2 + eps).
+    LayerNormalization with ``rms_scaling=True`` (deprecated in Keras) does not
+    centre: it computes z = x / sqrt(sigma^2 + eps) with the per-sample
+    variance sigma^2, then multiplies by gamma (which it always has, whatever
+    ``scale`` says) and adds no beta. So E[z] = m / sqrt(v + eps) and
+    E[z^2] = (v + m^2) / (v + eps).
+    gamma and beta are the layer's weights where it has them (None means
+    1 and 0), which is what the layer's own ``call`` uses.
     Approximation: uses the population v in place of the batch/sample variance.
     """
 
@@ -37,14 +42,19 @@ class NormalizationEstimator(LayerOutputDistributionEstimator):
         mean, var = means_in[0], vars_in[0]
         eps = float(getattr(layer, "epsilon", 0.0))
         if getattr(layer, "rms_scaling", False):
+            # Keras divides the uncentred input by sqrt(variance + eps).
             second_in = gaussian.second_moment(mean, var)
-            z_mean = mean / np.sqrt(second_in + eps) if second_in + eps > 0 else 0.0
-            z_second = second_in / (second_in + eps) if second_in + eps > 0 else 0.0
+            z_mean = mean / np.sqrt(var + eps) if var + eps > 0 else 0.0
+            z_second = second_in / (var + eps) if var + eps > 0 else 0.0
         else:
             z_mean = 0.0
             z_second = var / (var + eps) if var + eps > 0 else 0.0
-        gamma = _values(layer.gamma) if getattr(layer, "scale", False) else np.ones(1)
-        beta = _values(layer.beta) if getattr(layer, "center", False) else np.zeros(1)
+        # The layer's call uses exactly the weights it built: LayerNormalization
+        # with rms_scaling has gamma even when scale=False and never has beta.
+        gamma_variable = getattr(layer, "gamma", None)
+        beta_variable = getattr(layer, "beta", None)
+        gamma = _values(gamma_variable) if gamma_variable is not None else np.ones(1)
+        beta = _values(beta_variable) if beta_variable is not None else np.zeros(1)
         if gamma.size == beta.size:
             first = float(np.mean(gamma * z_mean + beta))
             second = float(np.mean(gamma**2 * z_second + 2 * gamma * beta * z_mean + beta**2))

@@ -1,0 +1,1 @@
+"""Experiments: demo, datasets, sweeps, reports and benchmarks (not installed with the library)."""

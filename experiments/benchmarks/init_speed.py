@@ -1,0 +1,423 @@
+"""How long AutoInit takes, next to how long Keras takes to build the model.
+
+Run with ``python -m experiments.benchmarks.init_speed`` (``--help`` for the
+options). Every model is measured in a fresh process (``multiprocessing``
+with the spawn start method), so one model's allocations, caches and traced
+functions neither hide nor help another's. In that process:
+
+1. the model is built once (cold) and kept;
+2. ``AutoInit(weight_init_config={"seed": 0}).initialize_model(model)`` is
+   timed once (first call: empty estimate cache, first TF ops) and then
+   ``--repeats`` more times on the same model (steady state: median);
+3. the peak resident set size (``ru_maxrss``) is read before step 2 and after
+   it; the difference is the peak RSS growth during AutoInit;
+4. the model is built ``--repeats`` more times (warm); the median of those
+   builds is the Keras build time.
+
+Columns: ``layers`` counts every layer of the model, nested ones included
+(``Model._flatten_layers(recursive=True)``: input layers and recurrent cells
+count), without the model itself. ``budget`` is PASS when AutoInit's steady
+state takes at most 0.1 s and at most 1.5x the build, and the RSS growth is
+at most 100 MB; otherwise MISS, with the reasons in ``misses``.
+
+The table is printed and written as ``init_speed.csv`` and ``init_speed.md``
+under ``--out`` (default ``out/benchmarks``, ignored by git through ``out/``).
+``--profile`` also runs cProfile over the steady-state calls of each model and
+writes ``init_speed_profile_<model>.txt`` there.
+"""
+
+import argparse
+import csv
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from importlib import metadata
+from multiprocessing import get_context
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULT_OUT = Path("out") / "benchmarks"
+DEFAULT_REPEATS = 5
+TINY_REPEATS = 2
+
+BUDGET_STEADY_S = 0.1
+BUDGET_BUILD_RATIO = 1.5
+BUDGET_RSS_MB = 100.0
+
+COLUMNS = (
+    "model",
+    "layers",
+    "parameters",
+    "build_s",
+    "autoinit_first_s",
+    "autoinit_steady_s",
+    "steady_over_build",
+    "rss_growth_mb",
+    "budget",
+    "misses",
+)
+_TEXT_COLUMNS = ("model", "budget", "misses")
+HEADERS = {
+    "model": "model",
+    "layers": "layers",
+    "parameters": "parameters",
+    "build_s": "build s",
+    "autoinit_first_s": "AutoInit first s",
+    "autoinit_steady_s": "AutoInit steady s",
+    "steady_over_build": "steady/build",
+    "rss_growth_mb": "peak RSS growth MB",
+    "budget": "budget",
+    "misses": "misses",
+}
+
+
+# Models. Each builder takes ``tiny`` and returns a built functional model.
+
+
+def build_mlp(tiny=False):
+    """50 Dense(256, relu) layers (tiny: 4 x Dense(16))."""
+    import keras
+
+    depth, width = (4, 16) if tiny else (50, 256)
+    inputs = keras.Input((width,))
+    x = inputs
+    for _ in range(depth):
+        x = keras.layers.Dense(width, activation="relu")(x)
+    return keras.Model(inputs, x, name="mlp")
+
+
+def build_cnn(tiny=False):
+    """18 x [Conv2D(32, 3, same, relu), MaxPooling2D(3, strides=1, same)] on 32x32x3,
+    then GlobalAveragePooling2D and Dense(10) (tiny: 2 blocks, 4 filters, 8x8)."""
+    import keras
+
+    blocks, filters, size = (2, 4, 8) if tiny else (18, 32, 32)
+    inputs = keras.Input((size, size, 3))
+    x = inputs
+    for _ in range(blocks):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = keras.layers.MaxPooling2D(3, strides=1, padding="same")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(10)(x), name="cnn")
+
+
+def build_gru(tiny=False):
+    """Three stacked GRU(64) over (100, 32) inputs, then Dense(10) (tiny: GRU(8), (10, 4))."""
+    import keras
+
+    units, steps, features = (8, 10, 4) if tiny else (64, 100, 32)
+    inputs = keras.Input((steps, features))
+    x = keras.layers.GRU(units, return_sequences=True)(inputs)
+    x = keras.layers.GRU(units, return_sequences=True)(x)
+    x = keras.layers.GRU(units)(x)
+    return keras.Model(inputs, keras.layers.Dense(10)(x), name="gru")
+
+
+def build_resnet(tiny=False):
+    """1x1 projection to 32 filters on 32x32x16, 16 residual blocks of
+    2 x [Conv2D(3, same), BatchNormalization, ReLU] plus an Add skip, then
+    GlobalAveragePooling2D and Dense(10) (tiny: 2 blocks, 8 filters, 8x8x4)."""
+    import keras
+
+    blocks, filters, size, channels = (2, 8, 8, 4) if tiny else (16, 32, 32, 16)
+    inputs = keras.Input((size, size, channels))
+    x = keras.layers.Conv2D(filters, 1)(inputs)
+    for _ in range(blocks):
+        y = x
+        for _ in range(2):
+            y = keras.layers.Conv2D(filters, 3, padding="same")(y)
+            y = keras.layers.BatchNormalization()(y)
+            y = keras.layers.ReLU()(y)
+        x = keras.layers.Add()([x, y])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(10)(x), name="resnet")
+
+
+MODELS = {
+    "mlp": build_mlp,
+    "cnn": build_cnn,
+    "gru": build_gru,
+    "resnet": build_resnet,
+}
+
+
+# Measurement (runs in a fresh process per model).
+
+
+def _peak_rss_mb():
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports kilobytes, macOS bytes.
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def _initialize(model):
+    from autoinit_nas import AutoInit
+
+    AutoInit(weight_init_config={"seed": 0}).initialize_model(model)
+
+
+def _timed(function, *args):
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
+
+
+def _count_layers(model):
+    return sum(1 for _ in model._flatten_layers(include_self=False, recursive=True))
+
+
+def measure(name, tiny=False, repeats=DEFAULT_REPEATS, profile_path=None):
+    """Measure one model in the current process; returns a dict of raw numbers.
+
+    Meant to run in a fresh process (see ``run_isolated``): the RSS figure
+    is only meaningful when nothing else ran there first.
+    """
+    import gc
+    import warnings
+
+    import autoinit_nas  # noqa: F401  (import cost outside the timings)
+    import keras  # noqa: F401
+
+    builder = MODELS[name]
+    repeats = max(int(repeats), 1)
+    build_first = time.perf_counter()
+    model = builder(tiny)
+    build_first = time.perf_counter() - build_first
+
+    gc.collect()
+    peak_before = _peak_rss_mb()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = _timed(_initialize, model)
+        steady = [_timed(_initialize, model) for _ in range(repeats)]
+    peak_after = _peak_rss_mb()
+
+    profile_text = None
+    if profile_path is not None:
+        profile_text = _profile(model, repeats, profile_path)
+
+    builds = [_timed(builder, tiny) for _ in range(repeats)]
+    return {
+        "model": name,
+        "layers": _count_layers(model),
+        "parameters": int(model.count_params()),
+        "build_s": statistics.median(builds),
+        "build_first_s": build_first,
+        "autoinit_first_s": first,
+        "autoinit_steady_s": statistics.median(steady),
+        "rss_growth_mb": max(peak_after - peak_before, 0.0),
+        "profile": profile_text,
+    }
+
+
+def _profile(model, repeats, path):
+    """cProfile over ``repeats`` steady-state calls; writes and returns the report."""
+    import cProfile
+    import io
+    import pstats
+    import warnings
+
+    profiler = cProfile.Profile()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        profiler.enable()
+        for _ in range(repeats):
+            _initialize(model)
+        profiler.disable()
+    stream = io.StringIO()
+    stream.write(f"cProfile of {repeats} steady-state AutoInit calls\n")
+    stats = pstats.Stats(profiler, stream=stream).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(25)
+    text = stream.getvalue()
+    Path(path).write_text(text)
+    return text
+
+
+def run_isolated(name, tiny=False, repeats=DEFAULT_REPEATS, profile_path=None):
+    """``measure`` in a fresh spawned process."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(measure, name, tiny, repeats, profile_path).result()
+
+
+# Budgets and reporting.
+
+
+def judge(row):
+    """Fill ``steady_over_build``, ``budget`` and ``misses`` of a measured row."""
+    steady, build = row["autoinit_steady_s"], row["build_s"]
+    ratio = steady / build if build > 0 else math.inf
+    misses = []
+    if steady > BUDGET_STEADY_S:
+        misses.append(f"steady {steady:.3g}s > {BUDGET_STEADY_S}s")
+    if ratio > BUDGET_BUILD_RATIO:
+        misses.append(f"{ratio:.2f}x build > {BUDGET_BUILD_RATIO}x")
+    if row["rss_growth_mb"] > BUDGET_RSS_MB:
+        misses.append(f"RSS +{row['rss_growth_mb']:.0f}MB > {BUDGET_RSS_MB:.0f}MB")
+    row["steady_over_build"] = ratio
+    row["budget"] = "MISS" if misses else "PASS"
+    row["misses"] = "; ".join(misses)
+    return row
+
+
+def machine_info():
+    """Lines describing the machine and the software versions."""
+
+    def version(package):
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    tensorflow = version("tensorflow")
+    if tensorflow == "not installed":
+        tensorflow = version("tensorflow-cpu")
+    return [
+        f"machine: {platform.platform()} ({platform.machine()}), {os.cpu_count()} CPUs",
+        f"python {platform.python_version()}, keras {version('keras')}, "
+        f"tensorflow {tensorflow}, numpy {version('numpy')}, "
+        f"backend {os.environ.get('KERAS_BACKEND', 'tensorflow')}",
+    ]
+
+
+def _format(column, value):
+    if column in ("build_s", "autoinit_first_s", "autoinit_steady_s"):
+        return f"{value:.4f}"
+    if column == "steady_over_build":
+        return f"{value:.2f}"
+    if column == "rss_growth_mb":
+        return f"{value:.1f}"
+    if column == "parameters":
+        return f"{value:,}"
+    return str(value)
+
+
+def format_table(rows):
+    """Fixed-width text table."""
+    cells = [[HEADERS[c] for c in COLUMNS]]
+    cells += [[_format(c, row[c]) for c in COLUMNS] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    numeric = {i for i, c in enumerate(COLUMNS) if c not in _TEXT_COLUMNS}
+
+    def line(values):
+        return "  ".join(
+            value.rjust(width) if i in numeric else value.ljust(width)
+            for i, (value, width) in enumerate(zip(values, widths))
+        ).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(cells[0]), rule] + [line(values) for values in cells[1:]])
+
+
+def format_markdown(rows, header_lines):
+    lines = ["# AutoInit initialization speed", ""]
+    lines += [f"- {text}" for text in header_lines]
+    lines += [
+        "",
+        "| " + " | ".join(HEADERS[c] for c in COLUMNS) + " |",
+        "|" + "|".join("---" if c in _TEXT_COLUMNS else "---:" for c in COLUMNS) + "|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(_format(c, row[c]) for c in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows, path):
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(COLUMNS), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row[c] for c in COLUMNS})
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.benchmarks.init_speed",
+        description="Time AutoInit against Keras model building, one fresh process per model.",
+    )
+    parser.add_argument(
+        "--models", nargs="+", default=None, metavar="MODEL",
+        help=f"models to run (space- or comma-separated), from {', '.join(MODELS)}; default all",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None,
+        help=f"steady-state AutoInit calls and warm builds per model "
+        f"(default {DEFAULT_REPEATS}; {TINY_REPEATS} with --tiny)",
+    )
+    parser.add_argument(
+        "--tiny", action="store_true",
+        help="small widths and depths and 2 repeats: a fast smoke run, not a measurement",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT,
+        help=f"directory for init_speed.csv / .md (default {DEFAULT_OUT})",
+    )
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="also cProfile the steady-state calls; writes init_speed_profile_<model>.txt",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit with status 1 when any budget is missed",
+    )
+    args = parser.parse_args(argv)
+    names = []
+    for item in args.models or list(MODELS):
+        names += [name.strip() for name in item.split(",") if name.strip()]
+    unknown = [name for name in names if name not in MODELS]
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+    args.models = list(dict.fromkeys(names))
+    if args.repeats is None:
+        args.repeats = TINY_REPEATS if args.tiny else DEFAULT_REPEATS
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return args
+
+
+def main(argv=None):
+    """Run the benchmark; returns the exit status (0 unless --strict and a miss)."""
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    header = machine_info() + [
+        f"repeats {args.repeats}{' (tiny models)' if args.tiny else ''}; one spawned process per "
+        f"model; budget: steady <= {BUDGET_STEADY_S}s, <= {BUDGET_BUILD_RATIO}x build, "
+        f"RSS growth <= {BUDGET_RSS_MB:.0f}MB",
+    ]
+    for text in header:
+        print(text, flush=True)
+    rows = []
+    for name in args.models:
+        profile_path = None
+        if args.profile:
+            profile_path = str((args.out / f"init_speed_profile_{name}.txt").resolve())
+        row = judge(run_isolated(name, args.tiny, args.repeats, profile_path))
+        rows.append(row)
+        print(
+            f"  {name}: build {row['build_s']:.4f}s, AutoInit first {row['autoinit_first_s']:.4f}s "
+            f"steady {row['autoinit_steady_s']:.4f}s, {row['budget']}",
+            flush=True,
+        )
+    print()
+    print(format_table(rows))
+    csv_path = args.out / "init_speed.csv"
+    md_path = args.out / "init_speed.md"
+    write_csv(rows, csv_path)
+    md_path.write_text(format_markdown(rows, header))
+    print(f"\nwrote {csv_path} and {md_path}")
+    for row in rows:
+        if row.get("profile"):
+            path = args.out / f"init_speed_profile_{row['model']}.txt"
+            print(f"profile of {row['model']}: {path}")
+    missed = [row["model"] for row in rows if row["budget"] == "MISS"]
+    return 1 if (args.strict and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

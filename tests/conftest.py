@@ -1,0 +1,37 @@
+"""Shared fixtures: quiet TensorFlow, fixed seeds, and Monte Carlo helpers."""
+
+import math
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def measured_moments(model_or_layer, inputs, training=True):
+    """Mean and variance over all elements of the output on ``inputs``."""
+    output = model_or_layer(inputs, training=training)
+    values = np.asarray(keras.ops.convert_to_numpy(output), dtype=float)
+    return float(values.mean()), float(values.var()), values
+
+
+def variance_standard_error(values):
+    """Standard error of the sample variance of i.i.d. draws: sqrt((mu4 - sigma^4) / n)."""
+    values = np.asarray(values, dtype=float).ravel()
+    centred = values - values.mean()
+    fourth = float(np.mean(centred**4))
+    var = float(np.mean(centred**2))
+    return math.sqrt(max(fourth - var * var, 0.0) / values.size)
+
+
+def mean_standard_error(values):
+    values = np.asarray(values, dtype=float).ravel()
+    return float(values.std()) / math.sqrt(values.size)

@@ -1,0 +1,76 @@
+"""`return_estimates` agrees with the moments measured through the model.
+
+Tolerance per layer, derived rather than tuned. The prediction is an
+expectation over weight draws; the measurement is one draw. A weighted
+layer's output variance is the average over its n units of their own second
+moments, and units have independent weights, so its relative deviation from
+the expectation has standard error sd(unit second moments) / (sqrt(n) * mean),
+read off the measurement itself. Deviations of successive weighted layers add
+as a random walk in log-variance (each layer's weights were scaled for the
+predicted, not the realized, input). Add the sampling error of the variance
+over batch x units and allow four combined standard errors.
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from autoinit_nas import AutoInit
+from tests.conftest import variance_standard_error
+
+WIDTH = 512
+
+
+def layer_outputs_model(model):
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    return layers, keras.Model(model.inputs, [layer.output for layer in layers])
+
+
+def build(activation, normalization):
+    inputs = keras.Input((WIDTH,))
+    hidden = inputs
+    for index in range(4):
+        hidden = keras.layers.Dense(WIDTH)(hidden)
+        if normalization:
+            hidden = keras.layers.BatchNormalization()(hidden)
+        hidden = keras.layers.Activation(activation)(hidden)
+        if index == 1:
+            hidden = keras.layers.Dropout(0.2)(hidden)
+    outputs = keras.layers.Dense(WIDTH)(hidden)
+    return keras.Model(inputs, outputs)
+
+
+def realized_gain_relative_error(values):
+    """Standard error of a layer's variance over its independent units, relative."""
+    per_unit = np.mean((values - values.mean()) ** 2, axis=0)
+    return float(per_unit.std() / math.sqrt(per_unit.size) / per_unit.mean())
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "selu", "sigmoid", "gelu"])
+@pytest.mark.parametrize("normalization", [False, True])
+def test_every_layer_matches(activation, normalization):
+    model, estimates = AutoInit(
+        weight_init_config={"seed": 3}, input_data_mean=0.5, input_data_var=2.0
+    ).initialize_model(build(activation, normalization), return_estimates=True)
+    layers, probe = layer_outputs_model(model)
+    rng = np.random.default_rng(7)
+    batch = (0.5 + math.sqrt(2.0) * rng.standard_normal((2048, WIDTH))).astype("float32")
+    outputs = probe(batch, training=True)
+    drift_squared = 0.0
+    for layer, output in zip(layers, outputs):
+        values = np.asarray(output, dtype=float)
+        if isinstance(layer, keras.layers.Dense):
+            drift_squared += realized_gain_relative_error(values) ** 2
+        mean_pred, var_pred = estimates[layer.name]
+        var_meas = float(values.var())
+        sampling = variance_standard_error(values) / var_meas
+        tolerance = 4 * math.sqrt(drift_squared + sampling**2)
+        assert abs(math.log(var_meas / var_pred)) <= tolerance, (
+            f"{layer.name}: measured variance {var_meas:.4g}, predicted {var_pred:.4g}"
+        )
+        mean_tolerance = math.sqrt(var_meas) * (tolerance + 4 / math.sqrt(values.size))
+        assert abs(values.mean() - mean_pred) <= mean_tolerance, (
+            f"{layer.name}: measured mean {values.mean():.4g}, predicted {mean_pred:.4g}"
+        )
