@@ -5,15 +5,36 @@ import math
 import keras
 
 from autoinit_nas.core import gaussian
+from autoinit_nas.core.windows import window_count_distribution
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
 from autoinit_nas.estimators.registry import register
 
 _L = keras.layers
 
 
-def _window(layer):
-    size = layer.pool_size
-    return math.prod(size) if isinstance(size, (tuple, list)) else int(size)
+def _as_tuple(value, rank):
+    return tuple(value) if isinstance(value, (tuple, list)) else (int(value),) * rank
+
+
+def window_sizes(estimator):
+    """(counts, frequencies) of real inputs per pooling window.
+
+    Every window is full with ``padding="valid"``; with "same", border windows
+    hang over the edge and hold fewer inputs (padding is ignored by the pool).
+    """
+    layer = estimator.layer
+    rank = len(_as_tuple(layer.pool_size, 1))
+    pool = _as_tuple(layer.pool_size, rank)
+    if layer.padding == "valid" or not estimator.input_shapes:
+        return [math.prod(pool)], [1.0]
+    shape = estimator.input_shapes[0]
+    if getattr(layer, "data_format", "channels_last") == "channels_first":
+        spatial = shape[2:]
+    else:
+        spatial = shape[1:-1]
+    strides = _as_tuple(layer.strides if layer.strides is not None else pool, rank)
+    counts, weights = window_count_distribution(spatial, pool, strides, (1,) * rank, layer.padding)
+    return [int(c) for c in counts], [float(w) for w in weights]
 
 
 def _spatial_count(layer, shapes):
@@ -35,6 +56,16 @@ class _MaxEstimator(LayerOutputDistributionEstimator):
             lambda: gaussian.max_of_normals_moments(mean, var, count),
         )
 
+    def mixture_of_max(self, mean, var, counts, weights):
+        """Moments over positions whose windows hold ``counts`` inputs."""
+        first = 0.0
+        second = 0.0
+        for count, weight in zip(counts, weights):
+            m, v = self.moments_of_max(mean, var, count)
+            first += weight * m
+            second += weight * gaussian.second_moment(m, v)
+        return first, gaussian.variance_from_moments(first, second)
+
 
 @register(_L.MaxPooling1D, _L.MaxPooling2D, _L.MaxPooling3D)
 class MaxPoolingEstimator(_MaxEstimator):
@@ -42,13 +73,16 @@ class MaxPoolingEstimator(_MaxEstimator):
 
     M = max of k i.i.d. standard normals has density k phi(z) Phi(z)^(k-1);
     E[M] and E[M^2] are 1-D integrals (``max_of_normals_standard_moments``), and
-    the output is m + sqrt(v) M. Approximations: inputs that are not Gaussian
-    (e.g. after ReLU) or correlated across the window, and border windows
-    with fewer elements under ``padding="same"``.
+    the output is m + sqrt(v) M. With ``padding="same"`` border windows hold
+    fewer inputs; the output is the mixture over the exact window sizes.
+    Overlapping windows (stride < pool size) correlate neighbouring outputs
+    but leave each output's moments unchanged. Approximation: inputs that are
+    not Gaussian (e.g. after ReLU) or correlated within a window.
     """
 
     def estimate(self, means_in, vars_in):
-        return self.moments_of_max(means_in[0], vars_in[0], _window(self.layer))
+        counts, weights = window_sizes(self)
+        return self.mixture_of_max(means_in[0], vars_in[0], counts, weights)
 
 
 @register(_L.GlobalMaxPooling1D, _L.GlobalMaxPooling2D, _L.GlobalMaxPooling3D)
@@ -67,12 +101,16 @@ class GlobalMaxPoolingEstimator(_MaxEstimator):
 class AveragePoolingEstimator(LayerOutputDistributionEstimator):
     """Mean of k = prod(pool_size) independent inputs: E = m, Var = v / k.
 
-    Approximation: spatially correlated features (any conv output) average
-    out less than independent ones, so this under-predicts their variance.
+    With ``padding="same"`` border windows average only their k_p real inputs
+    (Keras divides by the valid count), so Var = sum_p w_p v / k_p over the
+    exact window-size distribution. Approximation: spatially correlated
+    features (any conv output) average out less than independent ones, so
+    this under-predicts their variance.
     """
 
     def estimate(self, means_in, vars_in):
-        return means_in[0], vars_in[0] / _window(self.layer)
+        counts, weights = window_sizes(self)
+        return means_in[0], vars_in[0] * sum(w / c for c, w in zip(counts, weights))
 
 
 @register(
