@@ -1,13 +1,14 @@
 """Drawing and assigning the weights AutoInit chose.
 
-Each weight gets a Keras initializer with the chosen variance and its own
-integer seed, so the values are reproducible and the layer's
-``*_initializer`` attribute can be set to exactly what produced them.
+Each weight is drawn with numpy from its own integer seed (fast, and the same
+on every backend), assigned in place, and the layer's ``*_initializer``
+attribute is set to an ``AutoInitInitializer`` that draws exactly those values,
+so ``get_config()`` / ``clone_model`` reproduce the AutoInit model.
 
 Example:
-    >>> init = make_initializer("uniform", variance=0.01, shape=(100, 10), seed=1)
-    >>> type(init).__name__
-    'RandomUniform'
+    >>> values = draw("uniform", variance=0.01, shape=(100, 10), seed=1)
+    >>> values.shape
+    (100, 10)
 """
 
 import math
@@ -17,34 +18,95 @@ import numpy as np
 
 from autoinit_nas.layers import CenteredUnitNorm
 
-# Standard deviation of a unit normal truncated at +-2 (what Keras's
-# TruncatedNormal draws): sqrt(1 - 4 phi(2) / (Phi(2) - Phi(-2))).
+# Standard deviation of a unit normal truncated at +-2 (the truncation Keras's
+# TruncatedNormal uses): sqrt(1 - 4 phi(2) / (Phi(2) - Phi(-2))).
 TRUNCATED_NORMAL_STD = 0.87962566103423978
 
+DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "orthogonal")
 
-def make_initializer(distribution, variance, shape, seed):
-    """A Keras initializer drawing i.i.d. zero-mean values of ``variance``.
 
-    ``orthogonal`` draws a (scaled) orthogonal matrix of the flattened shape
-    (prod(shape[:-1]), shape[-1]); its entries have mean square
-    gain^2 / max(rows, cols), so gain = sqrt(variance * max(rows, cols)).
+def draw(distribution, variance, shape, seed):
+    """Zero-mean values of the given variance, float32, from numpy's PCG64.
+
+    * truncated_normal: N(0, sigma^2) redrawn outside +-2 sigma, with
+      sigma = sqrt(variance) / 0.8796 so the truncated values have ``variance``;
+    * untruncated_normal: N(0, variance);
+    * uniform: U(-a, a) with a = sqrt(3 variance);
+    * orthogonal: the Q factor of a Gaussian (rows, cols) matrix (rows =
+      prod(shape[:-1])), signs fixed by R's diagonal, times the gain
+      sqrt(variance * max(rows, cols)) so entries have mean square ``variance``.
+
+    numpy draws the same values on every backend and platform, so a seed fixes
+    the weights everywhere.
     """
-    std = math.sqrt(max(variance, 0.0))
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(dim) for dim in shape)
+    std = math.sqrt(max(float(variance), 0.0))
     if distribution == "truncated_normal":
-        return keras.initializers.TruncatedNormal(stddev=std / TRUNCATED_NORMAL_STD, seed=seed)
+        values = rng.standard_normal(shape, dtype=np.float32)
+        outside = np.abs(values) > 2.0
+        while outside.any():
+            values[outside] = rng.standard_normal(int(outside.sum()), dtype=np.float32)
+            outside = np.abs(values) > 2.0
+        values *= np.float32(std / TRUNCATED_NORMAL_STD)
+        return values
     if distribution == "untruncated_normal":
-        return keras.initializers.RandomNormal(stddev=std, seed=seed)
+        values = rng.standard_normal(shape, dtype=np.float32)
+        values *= np.float32(std)
+        return values
     if distribution == "uniform":
         limit = math.sqrt(3.0) * std
-        return keras.initializers.RandomUniform(minval=-limit, maxval=limit, seed=seed)
+        return rng.uniform(-limit, limit, size=shape).astype(np.float32)
     if distribution == "orthogonal":
         rows = math.prod(shape[:-1]) if len(shape) > 1 else 1
         cols = shape[-1] if shape else 1
-        return keras.initializers.Orthogonal(gain=std * math.sqrt(max(rows, cols)), seed=seed)
+        gaussian = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(gaussian)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        gain = std * math.sqrt(max(rows, cols))
+        return (gain * q).astype(np.float32).reshape(shape)
     raise ValueError(
-        "`distribution` must be one of truncated_normal, untruncated_normal, uniform, "
-        f"orthogonal. Received: distribution={distribution!r}"
+        f"`distribution` must be one of {list(DISTRIBUTIONS)}. Received: distribution={distribution!r}"
     )
+
+
+@keras.saving.register_keras_serializable(package="autoinit_nas")
+class AutoInitInitializer(keras.initializers.Initializer):
+    """The initializer AutoInit leaves on each layer it initialized.
+
+    Draws what ``draw(distribution, variance, shape, seed)`` draws, so
+    ``clone_model`` or ``Model.from_config`` of an AutoInit model rebuild
+    exactly its weights.
+
+    Example:
+        >>> init = AutoInitInitializer("uniform", variance=0.01, seed=1)
+        >>> tuple(init((4, 3)).shape)
+        (4, 3)
+
+    Args:
+        distribution: truncated_normal, untruncated_normal, uniform or orthogonal.
+        variance: the variance of each drawn value.
+        seed: integer seed.
+    """
+
+    def __init__(self, distribution="truncated_normal", variance=1.0, seed=0):
+        if distribution not in DISTRIBUTIONS:
+            raise ValueError(
+                f"`distribution` must be one of {list(DISTRIBUTIONS)}. "
+                f"Received: distribution={distribution!r}"
+            )
+        self.distribution = distribution
+        self.variance = float(variance)
+        self.seed = int(seed)
+
+    def __call__(self, shape, dtype=None):
+        values = draw(self.distribution, self.variance, shape, self.seed)
+        return keras.ops.convert_to_tensor(values, dtype=dtype or "float32")
+
+    def get_config(self):
+        return {"distribution": self.distribution, "variance": self.variance, "seed": self.seed}
 
 
 def weight_seeds(base_seed, count):
@@ -77,8 +139,8 @@ def apply_plan(estimator, distribution, seeds, constrain_weights):
         owner, name = estimator.weight_owner(attribute)
         variable = _variable(owner, name)
         shape = tuple(variable.shape)
-        initializer = make_initializer(distribution, variance, shape, next(seeds))
-        value = initializer(shape, dtype=variable.dtype)
+        initializer = AutoInitInitializer(distribution, variance, next(seeds))
+        value = draw(distribution, variance, shape, initializer.seed)
         if constrain_weights:
             fan = math.prod(shape[:-1]) if len(shape) > 1 else 1
             constraint = CenteredUnitNorm(gain=math.sqrt(variance * fan))

@@ -83,7 +83,8 @@ def test_biases_are_zero():
 def test_initializer_attributes_reproduce_the_model():
     model = AutoInit(weight_init_config={"seed": 4}).initialize_model(mlp())
     kernel_config = model.get_layer("dense_0").get_config()["kernel_initializer"]
-    assert kernel_config["class_name"] == "TruncatedNormal"
+    assert kernel_config["class_name"] == "AutoInitInitializer"
+    assert kernel_config["config"]["variance"] == pytest.approx(1.0 / 128)
     clone = keras.models.clone_model(model)
     for ours, theirs in zip(model.weights, clone.weights):
         np.testing.assert_array_equal(values(ours), values(theirs))
