@@ -5,8 +5,9 @@ import random
 import warnings
 
 import keras
+from keras.src.saving.serialization_lib import SafeModeScope
 
-from autoinit_nas.core import graph, weights
+from autoinit_nas.core import graph, legacy, weights
 from autoinit_nas.core.cache import GLOBAL_CACHE
 from autoinit_nas.core.config import validate_moment, validate_weight_init_config
 from autoinit_nas.estimators.base import PassThroughEstimator, WeightedLayerEstimator
@@ -154,20 +155,22 @@ class AutoInit:
             return [validate_moment(name, item) for item in value]
         return validate_moment(name, value)
 
-    def initialize_model(self, model, return_estimates=False, custom_objects=None):
+    def initialize_model(self, model, return_estimates=False, custom_objects=None, safe_mode=True):
         """Initialize ``model``'s weights in place and return it.
 
         Args:
             model: a built ``keras.Model`` (Functional or Sequential, possibly
                 with nested models), a model config dict (what
                 ``model.get_config()`` or ``model.to_json()`` produce), or a
-                JSON string.
+                JSON string; Keras 3 and tf.keras 2 configs are both read.
             return_estimates: also return {entry name: (mean, var)} of every
                 layer's predicted output (first output for multi-output
                 layers). Nested layers are keyed "outer/inner"; a layer called
                 n > 1 times has entries "name@0" ... "name@{n-1}" plus "name"
                 for its first call.
             custom_objects: custom Keras objects needed to build a config.
+            safe_mode: building a config never runs code from it: Lambda
+                layers are refused. Pass False only for configs you trust.
 
         Returns:
             The model, or (model, estimates) when ``return_estimates``.
@@ -180,7 +183,7 @@ class AutoInit:
         objects.update(self.custom_objects)
         objects.update(custom_objects or {})
         from_config = not isinstance(model, keras.Model)
-        model = self._as_model(model, objects)
+        model = self._as_model(model, objects, safe_mode)
         estimates = self._initialize(model)
         if from_config:
             _restore_deferred(model, objects)
@@ -192,7 +195,7 @@ class AutoInit:
 
     # Internals.
 
-    def _as_model(self, model, custom_objects):
+    def _as_model(self, model, custom_objects, safe_mode=True):
         if isinstance(model, keras.Model):
             return self._ensure_graph(model)
         if isinstance(model, str):
@@ -209,14 +212,26 @@ class AutoInit:
                 "`model` must be a keras.Model, a model config dict or a JSON string. "
                 f"Received: {type(model).__name__}"
             )
-        deferred = _defer_initializers(model)
-        with keras.saving.custom_object_scope(custom_objects):
-            if "class_name" in deferred and "config" in deferred:
-                built = keras.saving.deserialize_keras_object(
-                    deferred, custom_objects=custom_objects
+        class_name, config = legacy.unwrap(model)
+        if legacy.is_legacy_config(config):
+            config, dropped = legacy.convert_functional_config(config)
+            if dropped:
+                warnings.warn(
+                    "Arguments Keras 3 no longer accepts were dropped from the tf.keras 2 "
+                    f"config (argument: layers): {dropped}",
+                    stacklevel=3,
                 )
-            else:
+            model = {"class_name": class_name, "config": config}
+        deferred = _defer_initializers(model)
+        with keras.saving.custom_object_scope(custom_objects), SafeModeScope(safe_mode):
+            if "class_name" not in deferred or "layers" in deferred:
                 built = keras.Model.from_config(deferred, custom_objects=custom_objects)
+            elif deferred["class_name"] in ("Functional", "Model") and "module" not in deferred:
+                built = keras.Model.from_config(deferred["config"], custom_objects=custom_objects)
+            else:
+                built = keras.saving.deserialize_keras_object(
+                    deferred, custom_objects=custom_objects, safe_mode=safe_mode
+                )
         return self._ensure_graph(built)
 
     @staticmethod
