@@ -285,6 +285,7 @@ class AutoInit:
                 estimator = estimator_class(operation, self.weight_init_config, self.signal_variance)
                 estimator.cache = self.cache
                 estimators[id(operation)] = estimator
+            estimator.node = node
             estimator.input_shapes = [tuple(tensor.shape) for tensor in node.input_tensors]
             estimator.output_shapes = [tuple(tensor.shape) for tensor in node.outputs]
             means_in = [float(mean) for mean, _ in moments_in]

@@ -40,6 +40,7 @@ def _load_builtin_modules():
         core,
         merging,
         normalization,
+        ops,
         pooling,
         recurrent,
         regularization,

@@ -1,0 +1,384 @@
+"""``keras.ops`` calls inside Functional graphs (``x + y``, ``ops.matmul``, ...).
+
+Keras records every symbolic ``keras.ops`` call as a node whose operation is an
+instance of an op class (``keras.src.ops.numpy.Add``, ``...nn.Softmax``). These
+estimators are registered on those classes, so ops are recognised by class,
+never by name. Constant operands (``2.0 * x``) are read from the node's
+arguments (``self.node``).
+
+Families:
+* elementwise functions of one tensor (tanh, exp, relu, clip, power with a
+  constant exponent, multiplication by a constant, ...): the node itself is
+  evaluated on the quadrature nodes, so any constants and options it carries
+  are honoured; piecewise-linear ones (relu, relu6, leaky_relu, clip, abs,
+  hard_*) use the exact closed form;
+* arithmetic of two independent tensors (add, subtract, multiply, maximum,
+  minimum): closed forms;
+* matmul / einsum / dot / tensordot of two independent tensors: sums of K
+  products, K the contracted size;
+* reductions (sum, mean, max, min over axes) of independent elements;
+* shape ops (reshape, transpose, expand_dims, slicing, ...): identity;
+  concatenate / stack: mixtures; softmax-like ops: Monte Carlo.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras.src.activations import activations as keras_activations
+from keras.src.ops import math as kmath
+from keras.src.ops import nn as knn
+from keras.src.ops import numpy as knp
+
+from autoinit_nas.core import gaussian
+from autoinit_nas.estimators.activations import (
+    affine_pieces,
+    evaluate,
+    vector_function_moments,
+)
+from autoinit_nas.estimators.base import LayerOutputDistributionEstimator, PassThroughEstimator
+from autoinit_nas.estimators.registry import register
+
+
+def _classes(module, names):
+    return tuple(getattr(module, name) for name in names if hasattr(module, name))
+
+
+# Elementwise ops of one tensor (plus constants). Values: kinks.
+_PIECEWISE = {
+    knn.Relu: (0.0,), knn.Relu6: (0.0, 6.0), knn.LeakyRelu: (0.0,),
+    knn.HardSigmoid: (-3.0, 3.0), knn.HardTanh: (-1.0, 1.0),
+    knn.HardShrink: None, knn.SoftShrink: None, knn.SparseSigmoid: (-1.0, 1.0),
+    knp.Abs: (0.0,), knp.Absolute: (0.0,), knp.Fabs: (0.0,), knp.Negative: (),
+}
+_SMOOTH = _classes(knp, [
+    "Tanh", "Exp", "Exp2", "Expm1", "Sin", "Cos", "Sinh", "Cosh", "Arctan", "Arcsinh",
+    "Square", "Sqrt", "Cbrt", "Log", "Log1p", "Log2", "Log10", "Reciprocal", "Power",
+    "Clip", "Sign", "Sinc",
+]) + _classes(knn, [
+    "Sigmoid", "Gelu", "Silu", "Elu", "Selu", "Celu", "Softplus", "Softsign", "LogSigmoid",
+    "HardSilu", "Squareplus", "SparsePlus", "TanhShrink", "Threshold",
+]) + _classes(kmath, ["Erf", "Erfc", "Rsqrt"])
+_KINKS = {
+    knn.Elu: (0.0,), knn.Selu: (0.0,), knn.Celu: (0.0,), knn.HardSilu: (-3.0, 3.0),
+    knn.SparsePlus: (-1.0, 1.0), knp.Sign: (0.0,), knp.Sqrt: (0.0,),
+}
+_RELU_OP = getattr(keras_activations, "ReLU", None)
+
+
+def _single_tensor_function(node):
+    """f(t): the node's op applied with t in place of its one symbolic input."""
+    tensor = node.input_tensors[0]
+
+    def function(values):
+        args, kwargs = node.arguments.fill_in({id(tensor): values})
+        return node.operation(*args, **kwargs)
+
+    return function
+
+
+def _constants(node):
+    """Numeric (non-symbolic) positional arguments of the node."""
+    found = []
+    for value in node.arguments.args:
+        if isinstance(value, (int, float, np.ndarray)) and not isinstance(value, bool):
+            found.append(np.asarray(value, dtype=float))
+    return found
+
+
+class OpEstimator(LayerOutputDistributionEstimator):
+    """Base: gives estimators of op nodes a readable signature for memoization."""
+
+    def signature(self):
+        op = self.node.operation
+        attributes = tuple(
+            sorted((k, repr(v)) for k, v in vars(op).items() if not k.startswith("_") and k != "name")
+        )
+        constants = tuple(repr(c.tolist()) for c in _constants(self.node))
+        return (type(op).__name__, attributes, constants)
+
+
+class ElementwiseOpEstimator(OpEstimator):
+    """An elementwise function f of one Gaussian tensor (constants allowed).
+
+    E[f(X)] and E[f(X)^2] by split Gauss-Legendre quadrature, evaluating the
+    node itself on the quadrature points (so ``x ** 2``, ``clip(x, a, b)``,
+    ``ops.relu`` all use exactly Keras's function). Piecewise-linear ops are
+    integrated in closed form from their affine pieces.
+    """
+
+    method = "exact or quadrature"
+
+    def estimate(self, means_in, vars_in):
+        mean, var = means_in[0], vars_in[0]
+        function = _single_tensor_function(self.node)
+        op = self.node.operation
+        kinks = _PIECEWISE.get(type(op))
+        if type(op) in _PIECEWISE:
+            if kinks is None:  # shrink ops: kinks at +-threshold
+                threshold = float(getattr(op, "threshold", 0.5))
+                kinks = (-threshold, threshold)
+            pieces = self.memoized("pieces", self.signature(), (), lambda: affine_pieces(function, kinks))
+            return gaussian.piecewise_linear_moments(mean, var, pieces)
+        if _RELU_OP is not None and isinstance(op, _RELU_OP):
+            kinks = {0.0, float(op.threshold)}
+            if op.max_value is not None:
+                kinks.add(float(op.max_value))
+            pieces = self.memoized("pieces", self.signature(), (), lambda: affine_pieces(function, sorted(kinks)))
+            return gaussian.piecewise_linear_moments(mean, var, pieces)
+        if isinstance(op, (knp.Maximum, knp.Minimum)):
+            kinks = sorted({float(c) for c in np.concatenate([c.ravel() for c in _constants(self.node)])})
+            pieces = self.memoized("pieces", self.signature(), (), lambda: affine_pieces(function, kinks))
+            return gaussian.piecewise_linear_moments(mean, var, pieces)
+        kinks = list(_KINKS.get(type(op), (0.0,)))
+        if isinstance(op, knp.Clip):
+            kinks += [float(op.x_min), float(op.x_max)]
+        return self.memoized(
+            "quadrature", self.signature(), (mean, var),
+            lambda: gaussian.elementwise_moments(lambda x: evaluate(function, x), mean, var, kinks),
+        )
+
+
+class AffineConstantEstimator(OpEstimator):
+    """x + c, x - c, c - x, x * c, x / c with a constant c (scalar or array).
+
+    With C the constant's values spread over the output elements (each equally
+    often): E[x + c] = m + mean(C), Var = v + var(C); E[x c] = m mean(C),
+    E[(x c)^2] = E[x^2] mean(C^2); division by c is multiplication by 1/c.
+    """
+
+    method = "exact"
+
+    def estimate(self, means_in, vars_in):
+        mean, var = means_in[0], vars_in[0]
+        op = self.node.operation
+        args = self.node.arguments.args
+        constant = _constants(self.node)[0].ravel()
+        tensor_first = isinstance(args[0], keras.KerasTensor)
+        if isinstance(op, (knp.Add, knp.Subtract)):
+            sign = -1.0 if isinstance(op, knp.Subtract) and tensor_first else 1.0
+            flip = -1.0 if isinstance(op, knp.Subtract) and not tensor_first else 1.0
+            c_mean, c_var = float(constant.mean()), float(constant.var())
+            return flip * mean + sign * c_mean, var + c_var
+        if isinstance(op, (knp.Divide, knp.TrueDivide)):
+            if not tensor_first:
+                return ElementwiseOpEstimator.estimate(self, means_in, vars_in)
+            constant = 1.0 / constant
+        first = mean * float(constant.mean())
+        second = gaussian.second_moment(mean, var) * float(np.mean(constant**2))
+        return first, gaussian.variance_from_moments(first, second)
+
+
+class BinaryOpEstimator(OpEstimator):
+    """Arithmetic of two independent tensors.
+
+    add: (m1 + m2, v1 + v2); subtract: (m1 - m2, v1 + v2); multiply:
+    E = m1 m2, E[y^2] = E[x1^2] E[x2^2]; maximum/minimum of independent
+    Gaussians: Clark's formulas with theta = sqrt(v1 + v2), a = (m1 - m2)/theta:
+    E[max] = m1 Phi(a) + m2 Phi(-a) + theta phi(a),
+    E[max^2] = (v1 + m1^2) Phi(a) + (v2 + m2^2) Phi(-a) + (m1 + m2) theta phi(a).
+    """
+
+    method = "exact"
+
+    def estimate(self, means_in, vars_in):
+        (m1, m2), (v1, v2) = means_in[:2], vars_in[:2]
+        op = self.node.operation
+        if isinstance(op, knp.Add):
+            return m1 + m2, v1 + v2
+        if isinstance(op, knp.Subtract):
+            return m1 - m2, v1 + v2
+        if isinstance(op, knp.Multiply):
+            first = m1 * m2
+            second = gaussian.second_moment(m1, v1) * gaussian.second_moment(m2, v2)
+            return first, gaussian.variance_from_moments(first, second)
+        return maximum_moments(m1, v1, m2, v2, minimum=isinstance(op, knp.Minimum))
+
+
+def maximum_moments(m1, v1, m2, v2, minimum=False):
+    """Moments of max(X1, X2) (or min) for independent Gaussians (Clark, 1961)."""
+    if minimum:
+        first, var = maximum_moments(-m1, v1, -m2, v2)
+        return -first, var
+    theta = math.sqrt(max(v1 + v2, 0.0))
+    if theta == 0.0:
+        return max(m1, m2), 0.0
+    a = (m1 - m2) / theta
+    cdf, cdf_neg, pdf = float(gaussian.normal_cdf(a)), float(gaussian.normal_cdf(-a)), float(gaussian.normal_pdf(a))
+    first = m1 * cdf + m2 * cdf_neg + theta * pdf
+    second = (v1 + m1 * m1) * cdf + (v2 + m2 * m2) * cdf_neg + (m1 + m2) * theta * pdf
+    return first, gaussian.variance_from_moments(first, second)
+
+
+class ArithmeticOpEstimator(OpEstimator):
+    """add / subtract / multiply / divide / maximum / minimum nodes.
+
+    Two tensors: ``BinaryOpEstimator``. A tensor and a constant: the affine
+    closed form of ``AffineConstantEstimator``, except maximum/minimum with a
+    constant, which are piecewise linear (``ElementwiseOpEstimator``).
+    """
+
+    method = "exact"
+
+    def estimate(self, means_in, vars_in):
+        if len(self.node.input_tensors) >= 2:
+            return BinaryOpEstimator.estimate(self, means_in, vars_in)
+        if isinstance(self.node.operation, (knp.Maximum, knp.Minimum)) or not _constants(self.node):
+            return ElementwiseOpEstimator.estimate(self, means_in, vars_in)
+        return AffineConstantEstimator.estimate(self, means_in, vars_in)
+
+
+register(knp.Add, knp.Subtract, knp.Multiply, knp.TrueDivide, knp.Divide,
+         knp.Maximum, knp.Minimum)(ArithmeticOpEstimator)
+
+register(*(tuple(_PIECEWISE) + _SMOOTH))(ElementwiseOpEstimator)
+if _RELU_OP is not None:
+    register(_RELU_OP)(ElementwiseOpEstimator)
+
+
+@register(knp.Matmul, knp.Einsum, knp.Dot, knp.Tensordot, knp.Inner, knp.Outer)
+class ContractionOpEstimator(OpEstimator):
+    """Products summed over K contracted indices, inputs independent.
+
+    y = sum_k a_k b_k: E[y] = K m_a m_b, Var = K (E[a^2] E[b^2] - m_a^2 m_b^2)
+    (independent terms). K is the product of the contracted dimensions:
+    the last axis of ``a`` for matmul/dot, the labels missing from the output
+    for einsum, the given axes for tensordot, 1 for outer. Unknown sizes: 1.
+    """
+
+    method = "exact"
+
+    def contracted_size(self):
+        op = self.node.operation
+        shapes = self.input_shapes
+        if isinstance(op, knp.Outer):
+            return 1
+        if isinstance(op, knp.Einsum):
+            inputs, output = op.subscripts.replace(" ", "").split("->")
+            sizes = {}
+            for labels, shape in zip(inputs.split(","), shapes):
+                for label, dim in zip(labels.replace("...", ""), shape[-len(labels.replace("...", "")):]):
+                    sizes[label] = dim
+            contracted = [sizes.get(label) for label in set(inputs.replace(",", "")) - set(output) if label != "."]
+            return math.prod(dim or 1 for dim in contracted)
+        if isinstance(op, knp.Tensordot):
+            axes = op.axes
+            if isinstance(axes, int):
+                return math.prod(dim or 1 for dim in shapes[0][len(shapes[0]) - axes:])
+            return math.prod(shapes[0][a] or 1 for a in np.atleast_1d(axes[0]))
+        return shapes[0][-1] or 1
+
+    def estimate(self, means_in, vars_in):
+        if len(means_in) < 2:
+            return self.estimate_with_constant(means_in[0], vars_in[0])
+        (m1, m2), (v1, v2) = means_in[:2], vars_in[:2]
+        count = self.contracted_size()
+        first = count * m1 * m2
+        second_term = gaussian.second_moment(m1, v1) * gaussian.second_moment(m2, v2)
+        return first, count * max(second_term - (m1 * m2) ** 2, 0.0)
+
+    def estimate_with_constant(self, mean, var):
+        """One operand is a constant array C (a fixed, not drawn, weight).
+
+        Its entries are treated as exchangeable with mean mu = mean(C) and
+        second moment s = mean(C^2); for y = sum over K of c_k x_k:
+        E[y] = K mu m and Var(y) = K (s E[x^2] - mu^2 m^2). K is the size of
+        the contracted axis on the tensor's side.
+        """
+        constant = np.concatenate([c.ravel() for c in _constants(self.node)])
+        args = self.node.arguments.args
+        shape = self.input_shapes[0]
+        tensor_first = isinstance(args[0], keras.KerasTensor)
+        op = self.node.operation
+        if isinstance(op, knp.Outer):
+            count = 1
+        elif isinstance(op, (knp.Einsum, knp.Tensordot)):
+            output = self.output_shapes[0] if self.output_shapes else shape
+            count = max(
+                math.prod(d or 1 for d in shape[1:]) // max(math.prod(d or 1 for d in output[1:]), 1), 1
+            )
+        else:
+            count = (shape[-1] if tensor_first else shape[-2 if len(shape) > 2 else -1]) or 1
+        mu, second = float(constant.mean()), float(np.mean(constant**2))
+        first = count * mu * mean
+        variance = count * (second * gaussian.second_moment(mean, var) - (mu * mean) ** 2)
+        return first, max(variance, 0.0)
+
+
+register(
+    knp.Reshape, knp.Transpose, knp.ExpandDims, knp.Squeeze, knp.Swapaxes, knp.Moveaxis,
+    knp.GetItem, knp.Ravel, knp.Flip, knp.Roll, knp.Tile, knp.Repeat, knp.BroadcastTo,
+    knp.Copy, knp.Take, knp.TakeAlongAxis, knp.Fliplr, knp.Flipud, knp.Rot90,
+)(PassThroughEstimator)
+
+
+@register(knp.Concatenate, knp.Stack, knp.Hstack, knp.Vstack, knp.Dstack)
+class ConcatenateOpEstimator(OpEstimator):
+    """A mixture of the inputs, weighted by their number of elements.
+
+    E = sum w_i m_i, E[y^2] = sum w_i (v_i + m_i^2), w_i = size_i / total.
+    """
+
+    method = "exact"
+
+    def estimate(self, means_in, vars_in):
+        sizes = [math.prod(dim or 1 for dim in shape[1:]) for shape in self.input_shapes]
+        total = float(sum(sizes)) or 1.0
+        first = sum(s / total * m for s, m in zip(sizes, means_in))
+        second = sum(s / total * gaussian.second_moment(m, v) for s, m, v in zip(sizes, means_in, vars_in))
+        return first, gaussian.variance_from_moments(first, second)
+
+
+def _reduced_count(estimator):
+    op = estimator.node.operation
+    shape = estimator.input_shapes[0]
+    axis = getattr(op, "axis", None)
+    if axis is None:
+        return math.prod(dim or 1 for dim in shape[1:])
+    axes = np.atleast_1d(axis)
+    return math.prod(shape[int(a)] or 1 for a in axes)
+
+
+@register(knp.Sum, knp.Mean, knp.Average, knp.Max, knp.Min, knp.Amax, knp.Amin)
+class ReductionOpEstimator(OpEstimator):
+    """Reductions over n independent elements.
+
+    sum: (n m, n v); mean: (m, v / n); max/min: order statistics of n
+    i.i.d. Gaussians (``max_of_normals_moments``).
+    """
+
+    method = "exact"
+
+    def estimate(self, means_in, vars_in):
+        mean, var = means_in[0], vars_in[0]
+        count = _reduced_count(self)
+        op = self.node.operation
+        if isinstance(op, knp.Sum):
+            return count * mean, count * var
+        if isinstance(op, (knp.Mean, knp.Average)):
+            return mean, var / count
+        if isinstance(op, (knp.Min, knp.Amin)):
+            first, var_out = gaussian.max_of_normals_moments(-mean, var, count)
+            return -first, var_out
+        return gaussian.max_of_normals_moments(mean, var, count)
+
+
+@register(knn.Softmax, knn.LogSoftmax, knn.Sparsemax)
+class SoftmaxOpEstimator(OpEstimator):
+    """Softmax-like ops along an axis: Monte Carlo, as the Softmax layer."""
+
+    method = "sampled"
+
+    def estimate(self, means_in, vars_in):
+        op = self.node.operation
+        axis = getattr(op, "axis", -1)
+        axis = axis[0] if isinstance(axis, (list, tuple)) else axis
+        size = self.input_shapes[0][axis] or 1
+        function = {knn.Softmax: keras.activations.softmax, knn.LogSoftmax: keras.activations.log_softmax,
+                    knn.Sparsemax: keras.activations.sparsemax}[type(op)]
+        samples = self.estimator_config["monte_carlo_samples"]
+        seed = self.sampling_seed()
+        return self.memoized(
+            "vector", (type(op).__name__, size), (means_in[0], vars_in[0]),
+            lambda: vector_function_moments(function, means_in[0], vars_in[0], size, samples, seed),
+        )
