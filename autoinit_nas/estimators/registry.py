@@ -36,6 +36,7 @@ def _load_builtin_modules():
     # Importing the family modules runs their @register decorators.
     from autoinit_nas.estimators import (  # noqa: F401
         activations,
+        attention,
         convolutional,
         core,
         merging,
