@@ -184,7 +184,7 @@ class AutoInit:
         objects.update(custom_objects or {})
         from_config = not isinstance(model, keras.Model)
         model = self._as_model(model, objects, safe_mode)
-        estimates = self._initialize(model)
+        estimates = self._initialize(self._walkable(model))
         if from_config:
             _restore_deferred(model, objects)
         self.model = model
@@ -242,13 +242,27 @@ class AutoInit:
                 "so AutoInit cannot know its fan-ins. Start it with keras.Input(shape=...) "
                 "or call model.build((None, ...)) before initialize_model."
             )
-        if not graph.is_graph_model(model):
-            raise TypeError(
-                f"AutoInit walks Functional and Sequential models; '{model.name}' is a "
-                f"subclassed {type(model).__name__} with no symbolic graph. Rebuild it "
-                "functionally (keras.Model(inputs, outputs)) to initialize it."
-            )
         return model
+
+    @staticmethod
+    def _walkable(model):
+        """The model itself, or for a subclassed model the graph its call() traces."""
+        if graph.is_graph_model(model):
+            return model
+        shapes = getattr(model, "_build_shapes_dict", None)
+        if not shapes:
+            state = (
+                "was built without recording its input shapes (Keras could not run its call() "
+                "symbolically either, which usually means call() cannot be traced)"
+                if model.built else "is not built"
+            )
+            raise ValueError(
+                f"Subclassed model '{model.name}' ({type(model).__name__}) {state}, so AutoInit "
+                "cannot know its input shapes. Call model.build(input_shape), or call it once "
+                "on a batch, before initialize_model."
+            )
+        input_shapes = [(None,) + tuple(shape)[1:] for shape in shapes.values()]
+        return graph.trace(model, input_shapes)
 
     def _input_moments(self, count):
         means = self.input_data_mean if isinstance(self.input_data_mean, list) else [self.input_data_mean] * count

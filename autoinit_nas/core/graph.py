@@ -6,7 +6,8 @@ KerasTensor's ``_keras_history`` (operation, node index, tensor index), hands
 each node's input moments to a callback, and stores the moments it returns for
 the node's output tensors. A nested model called as a layer is walked in turn,
 its inputs seeded with the moments of the tensors it was called on, so a model
-called several times is walked once per call.
+called several times is walked once per call. Subclassed models have no
+graph; ``trace`` records one by running their ``call()`` on symbolic inputs.
 
 Example:
     >>> import keras
@@ -26,6 +27,50 @@ def is_graph_model(operation):
     if isinstance(operation, keras.Sequential):
         return operation.built and getattr(operation, "_functional", None) is not None
     return hasattr(operation, "_nodes_by_depth") and hasattr(operation, "inputs")
+
+
+class TraceError(TypeError):
+    """A subclassed model whose ``call()`` cannot run on symbolic inputs."""
+
+
+def trace(model, input_shapes, call_arguments=None):
+    """A Functional view of a subclassed model, from ``call()`` on ``keras.Input``s.
+
+    ``call()`` runs on symbolic inputs of the given shapes (batch dimension
+    first), so every layer and ``keras.ops`` call inside it records a node;
+    the returned ``keras.Model`` shares the subclassed model's layers and
+    weights. ``call_arguments`` (a node's SymbolicArguments) gives the call's
+    structure when the model is a layer of an outer graph; otherwise each
+    shape is one positional argument. Traces are cached on the model by
+    shape, so repeated initialization adds no nodes.
+
+    Raises:
+        TraceError: when ``call()`` needs concrete values (Python control flow
+            on tensors, backend-specific ops, ...).
+    """
+    key = tuple(tuple(shape) for shape in input_shapes)
+    cache = model.__dict__.setdefault("_autoinit_traces", {})
+    if key in cache:
+        return cache[key]
+    inputs = [keras.Input(batch_shape=tuple(shape)) for shape in input_shapes]
+    try:
+        if call_arguments is not None:
+            mapping = {id(t): i for t, i in zip(call_arguments.keras_tensors, inputs)}
+            args, kwargs = call_arguments.fill_in(mapping)
+        else:
+            args, kwargs = inputs, {}
+        outputs = model.call(*args, **kwargs)
+        traced = keras.Model(inputs, outputs, name=model.name)
+    except Exception as error:  # any failure of the user's call() is a trace failure
+        raise TraceError(
+            f"AutoInit could not trace subclassed model '{model.name}' ({type(model).__name__}): "
+            f"its call() failed on symbolic keras.Input tensors of shapes {list(key)} with "
+            f"{type(error).__name__}: {error}. Use keras.ops (not backend-specific ops or Python "
+            "control flow on tensor values) inside call(), or build the model functionally "
+            "(keras.Model(inputs, outputs))."
+        ) from error
+    cache[key] = traced
+    return traced
 
 
 def graph_of(model):
@@ -117,8 +162,11 @@ def walk(model, input_moments, visit, prefix=""):
                 f"Layer '{name}' is called on a tensor that does not come from the inputs "
                 f"of model '{model.name}'; AutoInit can only walk connected graphs."
             ) from None
-        if is_graph_model(operation):
-            outputs_moments, inner = walk(operation, moments_in, visit, keys[0] + "/")
+        nested = operation if is_graph_model(operation) else None
+        if nested is None and isinstance(operation, keras.Model):
+            nested = trace(operation, [t.shape for t in node.input_tensors], node.arguments)
+        if nested is not None:
+            outputs_moments, inner = walk(nested, moments_in, visit, keys[0] + "/")
             entries.update(inner)
             if len(keys) > 1:  # first call of a reused model: plain-name paths too
                 entries.update(
