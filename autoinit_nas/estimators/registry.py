@@ -39,6 +39,7 @@ def _load_builtin_modules():
         attention,
         convolutional,
         core,
+        embedding,
         merging,
         normalization,
         ops,
