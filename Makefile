@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 comma := ,
-EXTRAS ?= test
+EXTRAS ?= test,tuner,ray,results,jax,torch
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export TF_CPP_MIN_LOG_LEVEL := 2
 export RAY_AUTH_MODE := disabled
@@ -21,8 +21,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m experiments.demo
 
+# The whole suite on TensorFlow, then the core's end-to-end tests on JAX and PyTorch.
 test: $(STAMP)
 	$(PY) -m pytest
+	KERAS_BACKEND=jax $(PY) -m pytest tests/core tests/e2e
+	KERAS_BACKEND=torch $(PY) -m pytest tests/core tests/e2e
 
 bench: $(STAMP)
 	$(PY) -m experiments.benchmarks

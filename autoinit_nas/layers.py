@@ -90,6 +90,7 @@ class CenteredUnitNorm(keras.constraints.Constraint):
         self.mode = mode
 
     def __call__(self, w):
+        w = keras.ops.convert_to_tensor(w)
         shape = tuple(w.shape)
         fan_in = 1
         for dim in shape[:-1]:

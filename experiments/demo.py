@@ -47,7 +47,7 @@ def per_layer_variances(model, batch):
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     probe = keras.Model(model.inputs, [layer.output for layer in layers])
     outputs = probe(batch, training=True)
-    return {layer.name: float(np.var(np.asarray(output))) for layer, output in zip(layers, outputs)}
+    return {layer.name: float(np.var(keras.ops.convert_to_numpy(output))) for layer, output in zip(layers, outputs)}
 
 
 def main(argv=None):

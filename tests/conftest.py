@@ -16,10 +16,15 @@ def rng():
     return np.random.default_rng(1234)
 
 
+def to_numpy(value):
+    """A backend tensor (TensorFlow, JAX or PyTorch) as a float64 numpy array."""
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype=float)
+
+
 def measured_moments(model_or_layer, inputs, training=True):
     """Mean and variance over all elements of the output on ``inputs``."""
     output = model_or_layer(inputs, training=training)
-    values = np.asarray(keras.ops.convert_to_numpy(output), dtype=float)
+    values = to_numpy(output)
     return float(values.mean()), float(values.var()), values
 
 

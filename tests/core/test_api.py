@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from autoinit_nas import AutoInit, LayerOutputDistributionEstimator
+from tests.conftest import to_numpy
 from tests.e2e import models
 
 
@@ -74,7 +75,7 @@ def test_config_dict_and_json_forms_build_and_initialize():
         model = AutoInit(weight_init_config={"seed": 5}).initialize_model(form)
         assert isinstance(model, keras.Model)
         for ours, theirs in zip(model.weights, reference.weights):
-            np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+            np.testing.assert_array_equal(to_numpy(ours), to_numpy(theirs))
 
 
 def test_bad_model_inputs_get_clear_errors():
@@ -119,7 +120,7 @@ def test_subclassed_model_is_traced_and_initialized():
     assert initialized is model
     assert estimates[model.head.name] == pytest.approx((0.0, 1.0))
     assert type(model.first.kernel_initializer).__name__ == "AutoInitInitializer"
-    out = np.asarray(model(np.random.default_rng(0).standard_normal((2048, 128)).astype("float32")))
+    out = to_numpy(model(np.random.default_rng(0).standard_normal((2048, 128)).astype("float32")))
     assert 0.8 <= out.var() <= 1.25  # 4 SE of a width-64 head: sqrt(2/64) ~ 0.18
     # Tracing again reuses the cached trace: no new nodes on the layers.
     nodes = len(model.first._inbound_nodes)
@@ -148,9 +149,6 @@ def test_untraceable_subclassed_model_says_why():
             return x[:, :3]
 
     model = Branchy()
-    model(np.ones((1, 4), "float32"))  # eager call works, symbolic build does not
-    with pytest.raises(ValueError, match="without recording its input shapes"):
-        AutoInit().initialize_model(model)
     model.build((None, 4))
     with pytest.raises(TypeError, match="could not trace.*keras.ops"):
         AutoInit().initialize_model(model)

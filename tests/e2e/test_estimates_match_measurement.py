@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from autoinit_nas import AutoInit
-from tests.conftest import variance_standard_error
+from tests.conftest import to_numpy, variance_standard_error
 
 WIDTH = 512
 
@@ -60,7 +60,7 @@ def test_every_layer_matches(activation, normalization):
     outputs = probe(batch, training=True)
     drift_squared = 0.0
     for layer, output in zip(layers, outputs):
-        values = np.asarray(output, dtype=float)
+        values = to_numpy(output)
         if isinstance(layer, keras.layers.Dense):
             drift_squared += realized_gain_relative_error(values) ** 2
         mean_pred, var_pred = estimates[layer.name]

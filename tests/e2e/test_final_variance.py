@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from autoinit_nas import AutoInit
-from tests.conftest import measured_moments
+from tests.conftest import measured_moments, to_numpy
 from tests.e2e import models
 
 LOW, HIGH = 0.5, 2.0
@@ -39,7 +39,7 @@ def output_variances(model, seed=0):
     batch = [rng.standard_normal((1024,) + tuple(t.shape[1:])).astype("float32") for t in model.inputs]
     outputs = model(batch if len(batch) > 1 else batch[0], training=True)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return [float(np.var(np.asarray(o))) for o in outputs]
+    return [float(np.var(to_numpy(o))) for o in outputs]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

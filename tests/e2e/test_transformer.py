@@ -15,6 +15,7 @@ import pytest
 
 from autoinit_nas import AutoInit
 from autoinit_nas.core.measure import measure_moments
+from tests.conftest import to_numpy
 
 VOCAB, LENGTH, WIDTH, HEADS, BLOCKS = 512, 32, 128, 4, 12
 
@@ -87,5 +88,5 @@ def test_projections_predicted_at_unit_variance(predicted_and_measured):
 
 def test_embedding_table_has_unit_variance():
     model = AutoInit(weight_init_config={"seed": 1}).initialize_model(encoder())
-    table = np.asarray(model.get_layer("embed").embeddings)
+    table = to_numpy(model.get_layer("embed").embeddings)
     assert abs(table.var() - 1.0) <= 4 * math.sqrt(2 / table.size)
