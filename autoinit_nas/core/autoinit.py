@@ -298,6 +298,7 @@ class AutoInit:
                         )
                 estimator = estimator_class(operation, self.weight_init_config, self.signal_variance)
                 estimator.cache = self.cache
+                estimator.registry = self.registry
                 estimators[id(operation)] = estimator
             estimator.node = node
             estimator.input_shapes = [tuple(tensor.shape) for tensor in node.input_tensors]

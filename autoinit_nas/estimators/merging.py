@@ -92,3 +92,55 @@ class WeightedSumEstimator(LayerOutputDistributionEstimator):
         first = sum(c * m for c, m in zip(coefficients, means_in))
         var = sum(c * c * v for c, v in zip(coefficients, vars_in))
         return first, var
+
+
+@register(keras.layers.Maximum, keras.layers.Minimum)
+class MaximumEstimator(LayerOutputDistributionEstimator):
+    """Elementwise max (or min) of independent Gaussian inputs (Clark, 1961).
+
+    Two inputs: exact, with theta^2 = v_1 + v_2 and a = (m_1 - m_2) / theta,
+    E[max] = m_1 Phi(a) + m_2 Phi(-a) + theta phi(a) and
+    E[max^2] = (v_1 + m_1^2) Phi(a) + (v_2 + m_2^2) Phi(-a) + (m_1 + m_2) theta phi(a).
+    More inputs fold pairwise, treating each partial maximum as Gaussian
+    (Clark's approximation). min(X, Y) = -max(-X, -Y).
+    """
+
+    method = "exact (2 inputs)"
+
+    def estimate(self, means_in, vars_in):
+        from autoinit_nas.estimators.ops import maximum_moments
+
+        minimum = isinstance(self.layer, keras.layers.Minimum)
+        mean, var = means_in[0], vars_in[0]
+        for other_mean, other_var in zip(means_in[1:], vars_in[1:]):
+            mean, var = maximum_moments(mean, var, other_mean, other_var, minimum=minimum)
+        return mean, var
+
+
+@register(keras.layers.Dot)
+class DotEstimator(LayerOutputDistributionEstimator):
+    """Dot products of two independent inputs over K summed elements.
+
+    y = sum_k a_k b_k: E = K m_a m_b, Var = K (E[a^2] E[b^2] - m_a^2 m_b^2).
+    With ``normalize=True`` both vectors are first scaled to unit length, so
+    each element has second moment about 1/K and mean about m / sqrt(K E[x^2])
+    (large-K approximation); the same rule then applies.
+    """
+
+    method = "exact (normalize: large-K approximation)"
+
+    def estimate(self, means_in, vars_in):
+        axes = self.layer.axes
+        axis = axes[0] if isinstance(axes, (list, tuple)) else axes
+        count = (self.input_shapes[0][axis] if self.input_shapes else None) or 1
+        (m_a, m_b), (v_a, v_b) = means_in[:2], vars_in[:2]
+        if self.layer.normalize:
+            scaled = []
+            for mean, var in ((m_a, v_a), (m_b, v_b)):
+                second = gaussian.second_moment(mean, var)
+                root = (count * second) ** 0.5 if second > 0 else 1.0
+                scaled.append((mean / root, gaussian.variance_from_moments(mean / root, 1.0 / count)))
+            (m_a, v_a), (m_b, v_b) = scaled
+        first = count * m_a * m_b
+        product = gaussian.second_moment(m_a, v_a) * gaussian.second_moment(m_b, v_b)
+        return first, count * max(product - (m_a * m_b) ** 2, 0.0)

@@ -66,3 +66,80 @@ class NormalizationEstimator(LayerOutputDistributionEstimator):
                 + np.mean(beta**2)
             )
         return first, gaussian.variance_from_moments(first, second)
+
+
+@register(keras.layers.UnitNormalization)
+class UnitNormalizationEstimator(LayerOutputDistributionEstimator):
+    """``UnitNormalization``: each vector of K elements scaled to unit L2 norm.
+
+    The squares of a unit vector's K elements sum to one, so E[y^2] = 1/K
+    exactly. The mean is m / sqrt(K E[x^2]) for large K (the norm concentrates
+    at sqrt(K E[x^2])). K is the product of the normalized axes' sizes.
+    """
+
+    method = "exact (mean: large-K approximation)"
+
+    def estimate(self, means_in, vars_in):
+        axes = self.layer.axis if isinstance(self.layer.axis, (list, tuple)) else [self.layer.axis]
+        shape = self.input_shapes[0] if self.input_shapes else None
+        count = 1
+        for axis in axes:
+            count *= (shape[axis] if shape is not None else None) or 1
+        mean, var = means_in[0], vars_in[0]
+        second = gaussian.second_moment(mean, var)
+        first = mean / np.sqrt(count * second) if second > 0 else 0.0
+        return first, gaussian.variance_from_moments(first, 1.0 / count)
+
+
+def _broadcast_values(value):
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype=float).ravel()
+
+
+@register(keras.layers.Normalization)
+class PreprocessingNormalizationEstimator(LayerOutputDistributionEstimator):
+    """``Normalization``: y = (x - mu_c) / sqrt(s_c) per feature c (adapted or given).
+
+    Each feature equally frequent: E[y] = mean_c (m - mu_c) / sigma_c and
+    E[y^2] = mean_c ((m - mu_c)^2 + v) / sigma_c^2, with sigma_c =
+    max(sqrt(s_c), epsilon) as Keras clamps it. With ``invert=True``,
+    y = mu_c + x sigma_c instead.
+    """
+
+    method = "exact"
+
+    def estimate(self, means_in, vars_in):
+        layer = self.layer
+        mean, var = means_in[0], vars_in[0]
+        mu = _broadcast_values(layer.mean)
+        sigma = np.maximum(np.sqrt(_broadcast_values(layer.variance)), keras.backend.epsilon())
+        if getattr(layer, "invert", False):
+            first = float(np.mean(mu + mean * sigma))
+            second = float(np.mean((mu + mean * sigma) ** 2 + var * sigma**2))
+        else:
+            first = float(np.mean((mean - mu) / sigma))
+            second = float(np.mean(((mean - mu) ** 2 + var) / sigma**2))
+        return first, gaussian.variance_from_moments(first, second)
+
+
+@register(keras.layers.Rescaling)
+class RescalingEstimator(LayerOutputDistributionEstimator):
+    """``Rescaling``: y = scale * x + offset (scalars or per-channel arrays).
+
+    E[y] = mean(scale) m + mean(offset) for scalars; per-channel arrays of
+    equal length pair up: E[y^2] = mean_c (scale_c^2 (v + m^2) + 2 scale_c
+    offset_c m + offset_c^2).
+    """
+
+    method = "exact"
+
+    def estimate(self, means_in, vars_in):
+        mean, var = means_in[0], vars_in[0]
+        scale = np.atleast_1d(np.asarray(self.layer.scale, dtype=float)).ravel()
+        offset = np.atleast_1d(np.asarray(self.layer.offset, dtype=float)).ravel()
+        try:
+            scale, offset = np.broadcast_arrays(scale, offset)
+        except ValueError:  # lengths that do not pair up: use their averages
+            scale, offset = np.full(1, scale.mean()), np.full(1, offset.mean())
+        first = float(np.mean(scale * mean + offset))
+        second = float(np.mean(scale**2 * gaussian.second_moment(mean, var) + 2 * scale * offset * mean + offset**2))
+        return first, gaussian.variance_from_moments(first, second)

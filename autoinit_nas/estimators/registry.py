@@ -47,6 +47,7 @@ def _load_builtin_modules():
         recurrent,
         regularization,
         reshaping,
+        wrappers,
     )
 
 

@@ -11,7 +11,7 @@ from autoinit_nas.estimators.registry import register
 _L = keras.layers
 
 register(
-    _L.Flatten, _L.Reshape, _L.Permute, _L.RepeatVector,
+    _L.Flatten, _L.Reshape, _L.Permute, _L.RepeatVector, _L.Identity,
     _L.Cropping1D, _L.Cropping2D, _L.Cropping3D,
     _L.UpSampling1D, _L.UpSampling2D, _L.UpSampling3D,
 )(PassThroughEstimator)

@@ -1,0 +1,97 @@
+"""Layers beyond the original library's set, against Monte Carlo through Keras.
+
+Inputs are i.i.d. Gaussian with the given moments, so the estimates are
+exact except where the estimator's docstring names an approximation (Clark's
+pairwise folding for three or more inputs of Maximum; the large-K mean of
+UnitNormalization and normalized Dot), which are given an explicit model
+error term here. Tolerance: 4 standard errors of the measurement, computed
+from per-sample summaries (independent across the batch) so that elements
+sharing a sample or a unit are not over-counted.
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from autoinit_nas import AutoInit
+from tests.conftest import to_numpy
+
+BATCH = 4000
+MEAN, VAR = 0.4, 1.7
+
+
+def check(model, inputs, name, model_error=0.0, seed=0, weighted=False):
+    model, estimates = AutoInit(weight_init_config={"seed": seed}, input_data_mean=MEAN,
+                                input_data_var=VAR).initialize_model(model, return_estimates=True)
+    values = to_numpy(model(inputs, training=True)).reshape(BATCH, -1)
+    mean_pred, var_pred = estimates[name]
+    centred = (values - values.mean()) ** 2
+    # Independent samples; for weighted layers also independent units (their
+    # weights are separate draws), whichever spread is larger.
+    mean_se = max(values.mean(axis=1).std() / math.sqrt(BATCH),
+                  values.mean(axis=0).std() / math.sqrt(values.shape[1]) if weighted else 0.0)
+    var_se = max(centred.mean(axis=1).std() / math.sqrt(BATCH),
+                 centred.mean(axis=0).std() / math.sqrt(values.shape[1]) if weighted else 0.0)
+    assert abs(values.mean() - mean_pred) <= 4 * mean_se + model_error * math.sqrt(var_pred), (
+        name, values.mean(), mean_pred)
+    assert abs(values.var() - var_pred) <= 4 * var_se + model_error * var_pred, (name, values.var(), var_pred)
+
+
+def gaussian_batch(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return (MEAN + math.sqrt(VAR) * rng.standard_normal((BATCH,) + shape)).astype("float32")
+
+
+@pytest.mark.parametrize("layer", [
+    keras.layers.GaussianNoise(0.7, name="probe"),
+    keras.layers.GaussianDropout(0.3, name="probe"),
+    keras.layers.AlphaDropout(0.2, name="probe"),
+    keras.layers.Identity(name="probe"),
+    keras.layers.Rescaling(2.0, offset=-1.0, name="probe"),
+    keras.layers.UnitNormalization(name="probe"),
+], ids=lambda layer: type(layer).__name__)
+def test_single_input_layers(layer):
+    inputs = keras.Input((64,))
+    model_error = 0.02 if isinstance(layer, keras.layers.UnitNormalization) else 0.0  # 1/K mean term
+    check(keras.Model(inputs, layer(inputs)), gaussian_batch((64,)), "probe", model_error)
+
+
+def test_normalization_with_given_statistics():
+    rng = np.random.default_rng(5)
+    mean = rng.normal(size=16).astype("float32")
+    variance = rng.uniform(0.5, 2.0, size=16).astype("float32")
+    for invert in (False, True):
+        inputs = keras.Input((16,))
+        layer = keras.layers.Normalization(mean=mean, variance=variance, invert=invert, name="probe")
+        check(keras.Model(inputs, layer(inputs)), gaussian_batch((16,)), "probe")
+
+
+@pytest.mark.parametrize("layer_class", [keras.layers.Maximum, keras.layers.Minimum])
+@pytest.mark.parametrize("count", [2, 3])
+def test_maximum_minimum(layer_class, count):
+    inputs = [keras.Input((32,)) for _ in range(count)]
+    scaled = [keras.layers.Rescaling(1.0 + 0.5 * i, offset=0.3 * i)(x) for i, x in enumerate(inputs)]
+    model = keras.Model(inputs, layer_class(name="probe")(scaled))
+    batch = [gaussian_batch((32,), seed) for seed in range(count)]
+    # Clark's fold treats max(X1, X2) as Gaussian before meeting X3: a few %.
+    check(model, batch, "probe", model_error=0.0 if count == 2 else 0.05)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_dot(normalize):
+    a, b = keras.Input((48,)), keras.Input((48,))
+    model = keras.Model([a, b], keras.layers.Dot(axes=1, normalize=normalize, name="probe")([a, b]))
+    check(model, [gaussian_batch((48,), 1), gaussian_batch((48,), 2)], "probe",
+          model_error=0.05 if normalize else 0.0)
+
+
+def test_time_distributed_dense_is_initialized_like_dense():
+    inputs = keras.Input((10, 128))
+    wrapped = keras.layers.TimeDistributed(keras.layers.Dense(128, activation="tanh"), name="probe")
+    model = keras.Model(inputs, wrapped(inputs))
+    _, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(model, return_estimates=True)
+    assert type(wrapped.layer.kernel_initializer).__name__ == "AutoInitInitializer"
+    values_per_unit = gaussian_batch((10, 128))
+    check(keras.Model(inputs, wrapped(inputs)), values_per_unit, "probe", weighted=True)
