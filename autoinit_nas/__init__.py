@@ -3,6 +3,9 @@
 Example:
     >>> from autoinit_nas import AutoInit
     >>> initializer = AutoInit(weight_init_config={"seed": 0})
+
+``AutoInitVisualizer`` is exported lazily: it needs pandas and matplotlib
+(the ``results`` extra), which ``import autoinit_nas`` never imports.
 """
 
 from autoinit_nas.core.autoinit import AutoInit
@@ -16,3 +19,21 @@ __all__ = [
     "WeightedSum",
 ]
 __version__ = "0.1.0"
+
+# Names imported on first access, so the core never imports their dependencies.
+# (Not in __all__: a star import must not require the optional extras.)
+_LAZY = {"AutoInitVisualizer": "autoinit_nas.visualize"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'autoinit_nas' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

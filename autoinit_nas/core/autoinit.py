@@ -1,89 +1,15 @@
 """AutoInit: data-free, topology-aware weight initialization for Keras 3 models."""
 
-import json
 import random
 import warnings
 
 import keras
-from keras.src.saving.serialization_lib import SafeModeScope
 
-from autoinit_nas.core import graph, legacy, weights
+from autoinit_nas.core import graph, loading, weights
 from autoinit_nas.core.cache import GLOBAL_CACHE
 from autoinit_nas.core.config import validate_moment, validate_weight_init_config
 from autoinit_nas.estimators.base import PassThroughEstimator, WeightedLayerEstimator
 from autoinit_nas.estimators.registry import EstimatorRegistry
-from autoinit_nas.layers import CenteredUnitNorm, WeightedSum
-
-# Initializer arguments AutoInit may overwrite; from a config they are
-# deferred so each weight is drawn only once.
-_DEFERRABLE = ("kernel_initializer", "recurrent_initializer", "depthwise_initializer")
-
-
-@keras.saving.register_keras_serializable(package="autoinit_nas")
-class DeferredInitializer(keras.initializers.Initializer):
-    """Zeros now, the original initializer later if AutoInit does not replace it.
-
-    Used only while building a model from a config: weights AutoInit draws
-    are never sampled twice, and weights it leaves alone get their original
-    initializer afterwards.
-    """
-
-    def __init__(self, original=None):
-        self.original = original
-
-    def __call__(self, shape, dtype=None):
-        return keras.ops.zeros(shape, dtype=dtype)
-
-    def get_config(self):
-        return {"original": self.original}
-
-
-def _defer_initializers(config):
-    """Copy of a model config with the deferrable initializers wrapped."""
-    if isinstance(config, dict):
-        result = {}
-        for key, value in config.items():
-            if key in _DEFERRABLE and value is not None:
-                result[key] = {
-                    "module": None,
-                    "class_name": "DeferredInitializer",
-                    "config": {"original": value},
-                    "registered_name": "autoinit_nas>DeferredInitializer",
-                }
-            else:
-                result[key] = _defer_initializers(value)
-        return result
-    if isinstance(config, list):
-        return [_defer_initializers(item) for item in config]
-    return config
-
-
-def _restore_deferred(model, custom_objects):
-    """Draw the original initializer wherever a deferred one is still in place."""
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        owners = [layer]
-        for name in ("cell", "forward_layer", "backward_layer"):
-            sub = getattr(layer, name, None)
-            if sub is not None:
-                owners.append(sub)
-                if getattr(sub, "cell", None) is not None:
-                    owners.append(sub.cell)
-        for owner in owners:
-            for attribute in _DEFERRABLE:
-                deferred = getattr(owner, attribute, None)
-                if not isinstance(deferred, DeferredInitializer):
-                    continue
-                original = keras.initializers.deserialize(
-                    deferred.original, custom_objects=custom_objects
-                )
-                setattr(owner, attribute, original)
-                weight_name = {"recurrent_initializer": "recurrent_kernel"}.get(
-                    attribute, "kernel"
-                )
-                variable = getattr(owner, "_" + weight_name, None) or getattr(owner, weight_name, None)
-                if isinstance(variable, keras.Variable):
-                    variable.assign(original(variable.shape, dtype=variable.dtype))
-
 
 class AutoInit:
     """Initialize a Keras model so every weighted layer outputs unit variance.
@@ -175,18 +101,17 @@ class AutoInit:
         Returns:
             The model, or (model, estimates) when ``return_estimates``.
         """
-        objects = {
-            "WeightedSum": WeightedSum,
-            "CenteredUnitNorm": CenteredUnitNorm,
-            "DeferredInitializer": DeferredInitializer,
-        }
-        objects.update(self.custom_objects)
+        objects = dict(self.custom_objects)
         objects.update(custom_objects or {})
-        from_config = not isinstance(model, keras.Model)
-        model = self._as_model(model, objects, safe_mode)
-        estimates = self._initialize(self._walkable(model))
-        if from_config:
-            _restore_deferred(model, objects)
+        if isinstance(model, keras.Model):
+            model = self._ensure_graph(model)
+            estimates = self._initialize(self._walkable(model))
+        else:
+            model = self._ensure_graph(
+                loading.load_model(model, objects, safe_mode, defer_initializers=True)
+            )
+            estimates = self._initialize(self._walkable(model))
+            loading.restore_deferred(model, objects)
         self.model = model
         self.mean_var_estimates = estimates
         if return_estimates:
@@ -194,45 +119,6 @@ class AutoInit:
         return model
 
     # Internals.
-
-    def _as_model(self, model, custom_objects, safe_mode=True):
-        if isinstance(model, keras.Model):
-            return self._ensure_graph(model)
-        if isinstance(model, str):
-            try:
-                model = json.loads(model)
-            except json.JSONDecodeError as error:
-                raise ValueError(
-                    "`model` is a string but not valid JSON "
-                    f"({error.msg} at line {error.lineno}, column {error.colno}). "
-                    "Expected a keras.Model, a config dict or a JSON string from model.to_json()."
-                ) from None
-        if not isinstance(model, dict):
-            raise TypeError(
-                "`model` must be a keras.Model, a model config dict or a JSON string. "
-                f"Received: {type(model).__name__}"
-            )
-        class_name, config = legacy.unwrap(model)
-        if legacy.is_legacy_config(config):
-            config, dropped = legacy.convert_functional_config(config)
-            if dropped:
-                warnings.warn(
-                    "Arguments Keras 3 no longer accepts were dropped from the tf.keras 2 "
-                    f"config (argument: layers): {dropped}",
-                    stacklevel=3,
-                )
-            model = {"class_name": class_name, "config": config}
-        deferred = _defer_initializers(model)
-        with keras.saving.custom_object_scope(custom_objects), SafeModeScope(safe_mode):
-            if "class_name" not in deferred or "layers" in deferred:
-                built = keras.Model.from_config(deferred, custom_objects=custom_objects)
-            elif deferred["class_name"] in ("Functional", "Model") and "module" not in deferred:
-                built = keras.Model.from_config(deferred["config"], custom_objects=custom_objects)
-            else:
-                built = keras.saving.deserialize_keras_object(
-                    deferred, custom_objects=custom_objects, safe_mode=safe_mode
-                )
-        return self._ensure_graph(built)
 
     @staticmethod
     def _ensure_graph(model):

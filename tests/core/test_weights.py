@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from autoinit_nas import AutoInit, CenteredUnitNorm, WeightedSum
-from autoinit_nas.core.autoinit import DeferredInitializer
+from autoinit_nas.core.loading import DeferredInitializer
 
 
 def mlp(width=256, depth=3, activation="relu"):
@@ -131,14 +131,17 @@ def test_constrain_weights_attaches_and_applies_centered_unit_norm():
     assert isinstance(layer.kernel_constraint, CenteredUnitNorm)
     kernel = values(layer.kernel)
     np.testing.assert_allclose(kernel.mean(axis=0), 0.0, atol=1e-6)
-    np.testing.assert_allclose(np.mean(kernel**2, axis=0), 1.0 / (256 * 0.5), rtol=1e-4)
+    # Centred weights cancel the input mean, so the scale follows Var(relu(z))
+    # = 1/2 - 1/(2 pi), not E[relu(z)^2] = 1/2.
+    relu_var = 0.5 - 1 / (2 * math.pi)
+    np.testing.assert_allclose(np.mean(kernel**2, axis=0), 1.0 / (256 * relu_var), rtol=1e-4)
     # Training keeps the constraint.
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
     x = np.random.default_rng(0).standard_normal((64, 128)).astype("float32")
     model.fit(x, np.zeros((64, 64), "float32"), epochs=1, verbose=0)
     kernel = values(layer.kernel)
     np.testing.assert_allclose(kernel.mean(axis=0), 0.0, atol=1e-6)
-    np.testing.assert_allclose(np.mean(kernel**2, axis=0), 1.0 / (256 * 0.5), rtol=1e-3)
+    np.testing.assert_allclose(np.mean(kernel**2, axis=0), 1.0 / (256 * relu_var), rtol=1e-3)
 
 
 def test_helpers_serialize_round_trip():
@@ -151,7 +154,7 @@ def test_helpers_serialize_round_trip():
     constraint = restored.layers[-1].kernel_constraint
     assert isinstance(constraint, CenteredUnitNorm) and constraint.gain == 2.0 and constraint.mode == "fan_avg"
     a = np.ones((2, 4), "float32")
-    np.testing.assert_allclose(np.asarray(restored.get_layer("ws")([a, 2 * a])), 2.2 * a, rtol=1e-6)
+    np.testing.assert_allclose(values(restored.get_layer("ws")([a, 2 * a])), 2.2 * a, rtol=1e-6)
 
 
 def test_helpers_reject_bad_arguments():
@@ -159,3 +162,18 @@ def test_helpers_reject_bad_arguments():
         WeightedSum("abc")
     with pytest.raises(ValueError, match="mode"):
         CenteredUnitNorm(mode="fan_sideways")
+
+
+def test_config_path_restores_dense_kernels_a_custom_estimator_left_alone():
+    from autoinit_nas import LayerOutputDistributionEstimator
+
+    class Passive(LayerOutputDistributionEstimator):
+        def estimate(self, means_in, vars_in):
+            return means_in[0], vars_in[0]
+
+    built = AutoInit(custom_distribution_estimators={keras.layers.Dense: Passive}).initialize_model(
+        mlp().to_json()
+    )
+    kernel = values(built.get_layer("dense_0").kernel)
+    assert kernel.std() > 0  # redrawn from the original GlorotUniform, not left at zero
+    assert not isinstance(built.get_layer("dense_0").kernel_initializer, DeferredInitializer)

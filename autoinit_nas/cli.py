@@ -1,0 +1,449 @@
+"""The ``autoinit-nas`` command.
+
+Each subcommand is one ``Command`` registration: a name, a one-line help, a
+function adding its arguments to an ``argparse`` parser, and a function
+running it. Other modules add theirs with ``register_command`` (or a line in
+``COMMANDS``); the parser is built from the list, so nothing here is
+rewritten. ``add_arguments`` and ``run`` may also be "module:function"
+strings, imported only when that subcommand is used, so ``autoinit-nas
+--help`` stays instant and no subcommand pays for another's imports.
+
+Example:
+    $ autoinit-nas visualize tests/data/pmlb.json --out out/pmlb
+    $ autoinit-nas layers --markdown
+
+    >>> from autoinit_nas.cli import main
+    >>> main(["layers"])
+    0
+"""
+
+import argparse
+import importlib
+import json
+import re
+import sys
+import textwrap
+from dataclasses import dataclass
+from typing import Callable, Union
+
+PROG = "autoinit-nas"
+# Exit status for unusable input (a bad path, malformed JSON, a model that cannot be built).
+USAGE_ERROR = 2
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand of ``autoinit-nas``.
+
+    Example:
+        >>> register_command(Command("sweep", "Run a search sweep.",
+        ...                          "experiments.sweep:add_arguments", "experiments.sweep:run"))
+
+    Args:
+        name: the subcommand, as typed.
+        help: one line for ``autoinit-nas --help`` (and the subcommand's description).
+        add_arguments: ``add_arguments(parser)``, or a "module:function" string.
+        run: ``run(args) -> int`` (the exit status; None means 0), or a
+            "module:function" string.
+    """
+
+    name: str
+    help: str
+    add_arguments: Union[Callable, str]
+    run: Union[Callable, str]
+
+
+class CommandError(Exception):
+    """A user error a subcommand reports as one line, exiting with ``USAGE_ERROR``."""
+
+
+def register_command(command):
+    """Add ``command`` to the ``autoinit-nas`` subcommands (replacing one of the same name)."""
+    if not isinstance(command, Command):
+        raise TypeError(f"`command` must be a Command. Received: {type(command).__name__}")
+    COMMANDS[:] = [existing for existing in COMMANDS if existing.name != command.name] + [command]
+
+
+def build_parser(commands=None, only=None):
+    """The argument parser for ``commands`` (default: all registered).
+
+    Args:
+        commands: list of ``Command``.
+        only: if given, the name of the one subcommand whose arguments are
+            added (the others are listed, not loaded); "" adds none.
+    """
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="AutoInit for Keras 3: signal-propagation diagnostics and NAS tooling.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS if commands is None else commands:
+        subparser = subparsers.add_parser(command.name, help=command.help, description=command.help)
+        if only is None or only == command.name:
+            _resolve(command.add_arguments)(subparser)
+        subparser.set_defaults(_command=command)
+    return parser
+
+
+def main(argv=None):
+    """Run ``autoinit-nas`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = {command.name for command in COMMANDS}
+    only = argv[0] if argv and argv[0] in names else ""
+    args = build_parser(only=only).parse_args(argv)
+    command = args._command
+    try:
+        status = _resolve(command.run)(args)
+    except CommandError as error:
+        print(f"{PROG} {command.name}: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    return 0 if status is None else int(status)
+
+
+def _resolve(target):
+    if callable(target):
+        return target
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+# visualize ------------------------------------------------------------------
+
+
+def _add_visualize_arguments(parser):
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="JSON file: model.to_json() output, a model.get_config() dict, or a file that "
+        "holds either under interpretation.model (as the tests/data anchors do)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="PREFIX",
+        help="write PREFIX_variance.png, PREFIX_mean.png and PREFIX_layers.csv "
+        "(into PREFIX/ when it is a directory or ends in /)",
+    )
+    parser.add_argument("--batch", type=_positive_int, default=256, metavar="N",
+                        help="noise samples per input (default: 256)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S",
+                        help="seeds the noise, AutoInit's weights and the default copy's (default: 0)")
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="allow configs that run code when loaded (Lambda layers); only for files you trust",
+    )
+
+
+def _run_visualize(args):
+    spec = load_model_spec(args.model)
+    import keras
+
+    from autoinit_nas.visualize import AutoInitVisualizer, output_path
+
+    keras.utils.set_random_seed(args.seed)  # repeatable default-init copy
+    visualizer = AutoInitVisualizer()
+    try:
+        frame = visualizer.visualize(
+            spec, path=args.out, batch_size=args.batch, seed=args.seed, safe_mode=not args.unsafe
+        )
+    except (ValueError, TypeError) as error:
+        raise CommandError(f"cannot visualize '{args.model}': {_one_line(error)}") from None
+    print(f"{visualizer.autoinit_model.name}: {len(frame)} entries, batch {args.batch}, seed {args.seed}")
+    print(format_table(frame))
+    print()
+    print(format_summary(AutoInitVisualizer.summarize(frame)))
+    if args.out:
+        csv_path = output_path(args.out, "layers.csv")
+        frame.to_csv(csv_path, index=False)
+        for path in visualizer.paths + [csv_path]:
+            print(f"wrote {path}")
+    return 0
+
+
+def load_model_spec(path):
+    """The model config in a JSON file, unwrapped from ``interpretation.model`` if needed.
+
+    Example:
+        >>> spec = load_model_spec("tests/data/pmlb.json")
+        >>> spec["class_name"]
+        'Functional'
+
+    Raises:
+        CommandError: the file cannot be read, is not JSON, or holds no model.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as error:
+        raise CommandError(f"cannot read model file '{path}': {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"model file '{path}' is not UTF-8 text (expected JSON)") from None
+    try:
+        spec = json.loads(text)
+        if isinstance(spec, str):  # a JSON string holding model.to_json() output
+            spec = json.loads(spec)
+    except json.JSONDecodeError as error:
+        raise CommandError(
+            f"model file '{path}' is not valid JSON ({error.msg} at line {error.lineno}, "
+            f"column {error.colno})"
+        ) from None
+    if isinstance(spec, dict) and isinstance(spec.get("interpretation"), dict):
+        spec = spec["interpretation"].get("model")
+    is_model = isinstance(spec, dict) and (
+        ("class_name" in spec and "config" in spec) or "layers" in spec
+    )
+    if not is_model:
+        found = sorted(spec)[:8] if isinstance(spec, dict) else type(spec).__name__
+        raise CommandError(
+            f"model file '{path}' holds no model: expected model.to_json() output (class_name, "
+            f"config), a model.get_config() dict (layers, ...) or interpretation.model; found {found}"
+        )
+    return spec
+
+
+def format_table(frame):
+    """The per-layer variances of a ``visualize`` table as compact text (the CSV has every column).
+
+    Example:
+        >>> print(format_table(frame))
+        #  layer   class       predicted  autoinit  default  |log2 err|
+        0  x       InputLayer          1    0.9951   0.9951    0.007061
+    """
+    columns = [("#", "depth_index", str), ("layer", "layer", str), ("class", "class", str)]
+    columns += [(title, name, "{:.4g}".format) for title, name in (
+        ("predicted", "predicted_var"), ("autoinit", "autoinit_var"),
+        ("default", "default_var"), ("|log2 err|", "log2_error"))]
+    cells = [[render(value) for value in frame[name]] for _, name, render in columns]
+    lines = []
+    for row in [[title for title, _, _ in columns]] + [list(values) for values in zip(*cells)]:
+        parts = []
+        for index, (cell, column) in enumerate(zip(row, cells)):
+            width = max([len(columns[index][0])] + [len(value) for value in column])
+            text_column = columns[index][1] in ("layer", "class")
+            parts.append(cell.ljust(width) if text_column else cell.rjust(width))
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def format_summary(summary):
+    """Two lines: the log2 errors, and the final layer's variance under each init."""
+    return (
+        f"|log2(measured AutoInit var / predicted var)|: median {summary['median_log2_error']:.3g}, "
+        f"max {summary['max_log2_error']:.3g} (at {summary['worst_layer']})\n"
+        f"final layer {summary['final_layer']}: variance predicted {summary['final_predicted_var']:.4g}, "
+        f"AutoInit {summary['final_autoinit_var']:.4g}, Keras default {summary['final_default_var']:.4g}"
+    )
+
+
+def _one_line(error):
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+# layers ----------------------------------------------------------------------
+
+_START = "<!-- supported-layers:start -->"
+_END = "<!-- supported-layers:end -->"
+_NO_METHOD = "—"
+# Estimator modules in reading order; others follow alphabetically, shared helpers (base) last.
+_FAMILY_ORDER = ("core", "convolutional", "activations", "merging", "normalization",
+                 "regularization", "pooling", "reshaping", "recurrent", "attention", "ops")
+
+
+def _add_layers_arguments(parser):
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the Markdown tables the README embeds")
+
+
+def _run_layers(args):
+    print(supported_layers_markdown() if args.markdown else supported_layers_text())
+    return 0
+
+
+def supported_layers():
+    """Rows of the supported-layers tables, built from the estimator registry.
+
+    One row per built-in estimator class, in family order: ``names`` (layer
+    class names, "Conv1D/2D/3D" for dimension variants; or ``keras.ops``
+    function names), ``estimator``, ``method`` (the estimator's ``method``
+    attribute, "—" where it has none) and ``summary`` (its docstring's first
+    line).
+
+    Returns:
+        (layer_rows, op_rows): Keras layers, and ``keras.ops`` operations
+        that AutoInit recognises inside Functional graphs.
+    """
+    import keras
+
+    from autoinit_nas.estimators.registry import builtin_estimators
+
+    groups = {}
+    for layer_class, estimator_class in builtin_estimators().items():
+        is_layer = issubclass(layer_class, keras.layers.Layer)
+        groups.setdefault((is_layer, estimator_class), []).append(layer_class)
+    layer_rows, op_rows = [], []
+    ordered = sorted(groups.items(), key=lambda item: _estimator_order(item[0][1]))
+    for (is_layer, estimator_class), classes in ordered:
+        if is_layer:
+            names = _compress(sorted({cls.__name__ for cls in classes}))
+        else:
+            names = sorted({_op_name(cls) for cls in classes})
+        row = {
+            "names": names,
+            "estimator": estimator_class.__name__,
+            "method": getattr(estimator_class, "method", None) or _NO_METHOD,
+            "summary": _first_line(estimator_class),
+        }
+        (layer_rows if is_layer else op_rows).append(row)
+    return layer_rows, op_rows
+
+
+def supported_layers_markdown():
+    """The supported-layers section of the README, as Markdown."""
+    layer_rows, op_rows = supported_layers()
+    lines = [
+        "<!-- Generated from the estimator registry by `python scripts/supported_layers.py "
+        "--write README.md`; edit the estimators, not this table. -->",
+        "",
+        "| layers | estimator | method | summary |",
+        "|---|---|---|---|",
+    ]
+    for row in layer_rows:
+        lines.append(_markdown_row(", ".join(row["names"]), row))
+    lines += [
+        "",
+        "`keras.ops` calls recorded in Functional graphs (`x + y`, `keras.ops.matmul(a, b)`, ...) "
+        "are recognised by their op class:",
+        "",
+        "| keras.ops | estimator | method | summary |",
+        "|---|---|---|---|",
+    ]
+    for row in op_rows:
+        lines.append(_markdown_row(", ".join(f"`{name}`" for name in row["names"]), row))
+    return "\n".join(lines)
+
+
+def supported_layers_text(width=100):
+    """The supported-layers tables as plain text, one block per estimator."""
+    layer_rows, op_rows = supported_layers()
+    blocks = []
+    for title, rows in (("Keras layers", layer_rows), ("keras.ops operations", op_rows)):
+        blocks.append(f"{title}\n{'=' * len(title)}")
+        for row in rows:
+            block = [f"{row['estimator']}  [{row['method']}]"]
+            block += textwrap.wrap(", ".join(row["names"]), width, initial_indent="  layers:  ",
+                                   subsequent_indent=" " * 11)
+            block += textwrap.wrap(row["summary"], width, initial_indent="  summary: ",
+                                   subsequent_indent=" " * 11)
+            blocks.append("\n".join(block))
+    return "\n\n".join(blocks)
+
+
+def replace_marked_block(text, block):
+    """``text`` with everything between the supported-layers markers replaced by ``block``.
+
+    Raises:
+        ValueError: the markers are missing, repeated or out of order.
+    """
+    starts, ends = text.count(_START), text.count(_END)
+    if starts != 1 or ends != 1 or text.index(_START) > text.index(_END):
+        raise ValueError(
+            f"Expected one '{_START}' followed by one '{_END}'. "
+            f"Received: {starts} start and {ends} end markers."
+        )
+    head, rest = text.split(_START)
+    _, tail = rest.split(_END)
+    return f"{head}{_START}\n{block}\n{_END}{tail}"
+
+
+def _markdown_row(names, row):
+    cells = [names, f"`{row['estimator']}`", row["method"], row["summary"]]
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def _estimator_order(estimator_class):
+    module = sys.modules[estimator_class.__module__]
+    family = estimator_class.__module__.rpartition(".")[2]
+    if family in _FAMILY_ORDER:
+        rank = (0, _FAMILY_ORDER.index(family), "")
+    elif family == "base":
+        rank = (2, 0, "")
+    else:
+        rank = (1, 0, estimator_class.__module__)
+    names = list(vars(module))  # definition order within the module
+    position = names.index(estimator_class.__name__) if estimator_class.__name__ in names else len(names)
+    return rank + (position, estimator_class.__name__)
+
+
+def _compress(names):
+    """["Conv1D", "Conv2D", "Conv3D", "Dense"] -> ["Conv1D/2D/3D", "Dense"]."""
+    grouped, order = {}, []
+    for name in names:
+        match = re.fullmatch(r"(.*?)(\d)D", name)
+        stem = match.group(1) if match else name
+        if stem not in grouped:
+            grouped[stem] = []
+            order.append(stem)
+        grouped[stem].append(name if not match else f"{match.group(2)}D")
+    result = []
+    for stem in order:
+        parts = grouped[stem]
+        if parts == [stem]:
+            result.append(stem)
+        else:
+            result.append(stem + "/".join(parts))
+    return result
+
+
+def _op_name(op_class):
+    """The public function name of a keras op class: Matmul -> matmul, ReLU -> activations.relu."""
+    import keras
+
+    name = op_class.__name__
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    if op_class.__module__.startswith("keras.src.activations"):
+        namespace, prefix = keras.activations, "activations."
+    else:
+        namespace, prefix = keras.ops, ""
+    for candidate in (snake, name.lower()):
+        if hasattr(namespace, candidate):
+            return prefix + candidate
+    return prefix + snake
+
+
+def _first_line(estimator_class):
+    doc = estimator_class.__doc__ or ""
+    for line in doc.strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+COMMANDS = [
+    Command(
+        "visualize",
+        "Plot AutoInit's predicted vs measured (AutoInit and Keras default) mean and variance per layer.",
+        _add_visualize_arguments,
+        _run_visualize,
+    ),
+    Command(
+        "layers",
+        "List the supported layers and keras.ops, with how each is estimated.",
+        _add_layers_arguments,
+        _run_layers,
+    ),
+]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
