@@ -37,6 +37,7 @@ from autoinit_nas.estimators.base import LayerOutputDistributionEstimator, Weigh
 from autoinit_nas.estimators.registry import register
 
 _PER_COUNT_MINIMUM = 256
+_CHUNK = 1 << 20
 
 
 def attention_weight_power(score_var, counts, samples, seed, query_dims=None, offset_ratio=0.0):
@@ -61,19 +62,30 @@ def attention_weight_power(score_var, counts, samples, seed, query_dims=None, of
     total = 0.0
     aligned = 0.0
     for count, weight in zip(distinct, frequency):
-        if query_dims:
-            norms = rng.noncentral_chisquare(query_dims, query_dims * offset_ratio, size=(vectors, 1)) \
-                if offset_ratio > 0 else rng.chisquare(query_dims, size=(vectors, 1))
-            ratio = norms / (query_dims * (1.0 + offset_ratio))
-        else:
-            ratio = np.ones((vectors, 1))
-        standard = rng.standard_normal((vectors, int(count)))
-        scores = np.sqrt(max(score_var, 0.0) * ratio) * standard
-        scores -= scores.max(axis=1, keepdims=True)
-        weights = np.exp(scores)
-        weights /= weights.sum(axis=1, keepdims=True)
-        total += weight * float(np.mean(np.sum(weights**2, axis=1)))
-        aligned += weight * float(np.mean(np.sum(weights * standard, axis=1) ** 2))
+        count = int(count)
+        # Chunks of at most 2^20 scores keep memory flat whatever ``samples`` is.
+        rows_per_chunk = max(_CHUNK // count, 1)
+        power_sum = 0.0
+        aligned_sum = 0.0
+        done = 0
+        while done < vectors:
+            rows = min(rows_per_chunk, vectors - done)
+            if query_dims:
+                norms = rng.noncentral_chisquare(query_dims, query_dims * offset_ratio, size=(rows, 1)) \
+                    if offset_ratio > 0 else rng.chisquare(query_dims, size=(rows, 1))
+                ratio = norms / (query_dims * (1.0 + offset_ratio))
+            else:
+                ratio = 1.0
+            standard = rng.standard_normal((rows, count))
+            scores = np.sqrt(max(score_var, 0.0) * ratio) * standard
+            scores -= scores.max(axis=1, keepdims=True)
+            weights = np.exp(scores)
+            weights /= weights.sum(axis=1, keepdims=True)
+            power_sum += float(np.sum(weights**2))
+            aligned_sum += float(np.sum(np.sum(weights * standard, axis=1) ** 2))
+            done += rows
+        total += weight * power_sum / vectors
+        aligned += weight * aligned_sum / vectors
     return total / counts.size, aligned / counts.size
 
 

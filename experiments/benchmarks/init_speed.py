@@ -138,11 +138,52 @@ def build_resnet(tiny=False):
     return keras.Model(inputs, keras.layers.Dense(10)(x), name="resnet")
 
 
+def build_transformer(tiny=False):
+    """Token Embedding, 6 pre-LN encoder blocks (MultiHeadAttention(4 heads) and
+    a gelu feed-forward of 4x width, residual adds), final LayerNorm, Dense(10),
+    width 128, 64 tokens (tiny: 1 block, width 16, 8 tokens)."""
+    import keras
+
+    blocks, width, length = (1, 16, 8) if tiny else (6, 128, 64)
+    tokens = keras.Input((length,), dtype="int32")
+    x = keras.layers.Embedding(1000, width)(tokens)
+    for _ in range(blocks):
+        y = keras.layers.LayerNormalization()(x)
+        x = keras.layers.Add()([x, keras.layers.MultiHeadAttention(4, width // 4)(y, y)])
+        y = keras.layers.LayerNormalization()(x)
+        y = keras.layers.Dense(4 * width, activation="gelu")(y)
+        x = keras.layers.Add()([x, keras.layers.Dense(width)(y)])
+    x = keras.layers.LayerNormalization()(x)
+    return keras.Model(tokens, keras.layers.Dense(10)(x), name="transformer")
+
+
+ANCHOR_DIRECTORY = Path(__file__).resolve().parents[2] / "tests" / "data"
+
+
+def anchor_builder(name):
+    """A builder for one of the NAS-generated tf.keras 2 anchor models (fixed size)."""
+
+    def build(tiny=False):
+        import json
+
+        from autoinit_nas.core.loading import load_model
+
+        document = json.loads((ANCHOR_DIRECTORY / f"{name}.json").read_text())
+        return load_model(document["interpretation"]["model"])
+
+    build.__doc__ = f"The '{name}' anchor model (tests/data/{name}.json), built from its tf.keras 2 JSON."
+    return build
+
+
 MODELS = {
     "mlp": build_mlp,
     "cnn": build_cnn,
     "gru": build_gru,
     "resnet": build_resnet,
+    "transformer": build_transformer,
+    "anchor_mnist": anchor_builder("mnist"),
+    "anchor_pmlb": anchor_builder("pmlb"),
+    "anchor_toxicity": anchor_builder("toxicity"),
 }
 
 
