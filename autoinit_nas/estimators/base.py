@@ -159,6 +159,25 @@ class WeightedLayerEstimator(LayerOutputDistributionEstimator):
         variance = self.weight_plan[attribute][0]
         return fan_in * variance * input_second_moment
 
+    def weight_input_power(self, means_in, vars_in, fan_in, centred_count=None, index=0):
+        """The input power P in Var(y) = fan_in * s * P for inbound tensor ``index``.
+
+        P = E[x^2] = v + m^2 for i.i.d. zero-mean weights. With
+        ``constrain_weights`` every group of ``centred_count`` weights that
+        CenteredUnitNorm centres together (default: the unit's fan_in) sums to
+        zero, so the weights are exchangeable with E[W_i W_j] = -s / (N - 1)
+        and the mean term m^2 Var(sum of one output's fan_in weights) /
+        (fan_in s) shrinks to m^2 (N - fan_in) / (N - 1): P = v when N ==
+        fan_in (Dense, Conv, the input kernel of recurrent layers).
+        """
+        mean, var = means_in[index], vars_in[index]
+        if not self.estimator_config.get("constrain_weights", False):
+            return gaussian.second_moment(mean, var)
+        fan_in = max(int(fan_in), 1)
+        count = fan_in if centred_count is None else max(int(centred_count), fan_in)
+        shrink = (count - fan_in) / (count - 1) if count > 1 else 0.0
+        return var + mean * mean * shrink
+
     # Weight attribute -> the layer attribute holding its initializer, where
     # the name is not simply "<weight>_initializer".
     initializer_attributes = {"recurrent_kernel": "recurrent_initializer"}

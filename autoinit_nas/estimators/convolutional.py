@@ -6,7 +6,7 @@ import keras
 
 from autoinit_nas.core.windows import mean_valid_fraction
 from autoinit_nas.estimators.activations import apply_layer_activation
-from autoinit_nas.estimators.base import WeightedLayerEstimator, second_moment_of
+from autoinit_nas.estimators.base import WeightedLayerEstimator
 from autoinit_nas.estimators.registry import register
 
 
@@ -52,7 +52,7 @@ class ConvEstimator(WeightedLayerEstimator):
         fan_in = math.prod(kernel_shape[:-1])
         pre_var = self.scaled_output_variance(
             "kernel", fan_in, kernel_shape[-1],
-            valid_tap_fraction(self) * second_moment_of(means_in, vars_in),
+            valid_tap_fraction(self) * self.weight_input_power(means_in, vars_in, fan_in),
         )
         return apply_layer_activation(self, 0.0, pre_var)
 
@@ -72,8 +72,12 @@ class DepthwiseConvEstimator(WeightedLayerEstimator):
     def estimate(self, means_in, vars_in):
         kernel_shape = tuple(self.layer.kernel.shape)
         fan_in = math.prod(kernel_shape[:-2])
+        # CenteredUnitNorm centres each multiplier's (kernel_size, in_channels)
+        # block as one, not each output channel's own taps.
+        power = self.weight_input_power(
+            means_in, vars_in, fan_in, centred_count=math.prod(kernel_shape[:-1])
+        )
         pre_var = self.scaled_output_variance(
-            "kernel", fan_in, fan_in * kernel_shape[-1],
-            valid_tap_fraction(self) * second_moment_of(means_in, vars_in),
+            "kernel", fan_in, fan_in * kernel_shape[-1], valid_tap_fraction(self) * power,
         )
         return apply_layer_activation(self, 0.0, pre_var)

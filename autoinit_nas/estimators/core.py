@@ -5,11 +5,7 @@ import math
 import keras
 
 from autoinit_nas.estimators.activations import apply_layer_activation
-from autoinit_nas.estimators.base import (
-    PassThroughEstimator,
-    WeightedLayerEstimator,
-    second_moment_of,
-)
+from autoinit_nas.estimators.base import PassThroughEstimator, WeightedLayerEstimator
 from autoinit_nas.estimators.registry import register
 
 
@@ -29,7 +25,7 @@ class DenseEstimator(WeightedLayerEstimator):
         kernel_shape = tuple(self.layer.kernel.shape)
         fan_in = math.prod(kernel_shape[:-1])
         pre_var = self.scaled_output_variance(
-            "kernel", fan_in, kernel_shape[-1], second_moment_of(means_in, vars_in)
+            "kernel", fan_in, kernel_shape[-1], self.weight_input_power(means_in, vars_in, fan_in)
         )
         return apply_layer_activation(self, 0.0, pre_var)
 

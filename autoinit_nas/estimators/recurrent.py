@@ -36,7 +36,7 @@ import numpy as np
 
 from autoinit_nas.core import gaussian
 from autoinit_nas.estimators.activations import evaluate
-from autoinit_nas.estimators.base import WeightedLayerEstimator, second_moment_of
+from autoinit_nas.estimators.base import WeightedLayerEstimator
 from autoinit_nas.estimators.registry import register
 
 _A = keras.activations
@@ -175,7 +175,7 @@ class RecurrentEstimator(WeightedLayerEstimator):
         units = int(cell.units)
         input_var = self.scaled_output_variance(
             "cell.kernel", kernel_shape[0], kernel_shape[1],
-            second_moment_of(means_in, vars_in),
+            self.weight_input_power(means_in, vars_in, kernel_shape[0]),
             target=0.5 * self.signal_variance,
         )
         if "cell.recurrent_kernel" not in self.weight_plan:
