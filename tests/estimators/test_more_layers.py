@@ -95,3 +95,46 @@ def test_time_distributed_dense_is_initialized_like_dense():
     assert type(wrapped.layer.kernel_initializer).__name__ == "AutoInitInitializer"
     values_per_unit = gaussian_batch((10, 128))
     check(keras.Model(inputs, wrapped(inputs)), values_per_unit, "probe", weighted=True)
+
+
+WEIGHTED_CASES = {
+    "einsum_dense": ((16, 64), lambda: keras.layers.EinsumDense(
+        "abc,cd->abd", output_shape=(None, 128), bias_axes="d", activation="tanh", name="probe")),
+    "einsum_dense_split_output": ((64,), lambda: keras.layers.EinsumDense(
+        "ab,bcd->acd", output_shape=(8, 32), name="probe")),
+    "separable_conv2d_same": ((12, 12, 16), lambda: keras.layers.SeparableConv2D(
+        64, 3, padding="same", depth_multiplier=2, name="probe")),
+    "separable_conv1d_relu": ((20, 16), lambda: keras.layers.SeparableConv1D(
+        64, 5, activation="relu", name="probe")),
+    "conv2d_transpose_same": ((8, 8, 32), lambda: keras.layers.Conv2DTranspose(
+        64, 3, strides=2, padding="same", name="probe")),
+    "conv2d_transpose_valid": ((8, 8, 32), lambda: keras.layers.Conv2DTranspose(
+        64, 4, strides=2, padding="valid", name="probe")),
+    "conv1d_transpose": ((10, 32), lambda: keras.layers.Conv1DTranspose(
+        64, 5, strides=3, padding="same", name="probe")),
+    "conv3d_transpose": ((4, 4, 4, 8), lambda: keras.layers.Conv3DTranspose(
+        32, 3, strides=2, padding="same", name="probe")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHTED_CASES))
+def test_weighted_layers_over_weight_draws(name):
+    """The prediction is an expectation over weight draws: average 6 draws
+    and allow 4 standard errors of that average (from the draws' spread),
+    plus the batch's own sampling error."""
+    shape, make = WEIGHTED_CASES[name]
+    batch = gaussian_batch(shape)
+    variances, means = [], []
+    for seed in range(6):
+        inputs = keras.Input(shape)
+        model = keras.Model(inputs, make()(inputs))
+        model, estimates = AutoInit(weight_init_config={"seed": seed}, input_data_mean=MEAN,
+                                    input_data_var=VAR).initialize_model(model, return_estimates=True)
+        values = to_numpy(model(batch)).reshape(BATCH, -1)
+        variances.append(values.var())
+        means.append(values.mean())
+        mean_pred, var_pred = estimates["probe"]
+    var_se = np.std(variances, ddof=1) / math.sqrt(len(variances))
+    mean_se = np.std(means, ddof=1) / math.sqrt(len(means))
+    assert abs(np.mean(variances) - var_pred) <= 4 * var_se + 0.01 * var_pred, (np.mean(variances), var_pred)
+    assert abs(np.mean(means) - mean_pred) <= 4 * mean_se + 0.01 * math.sqrt(var_pred), (np.mean(means), mean_pred)
