@@ -217,6 +217,8 @@ class ActivationEstimator(LayerOutputDistributionEstimator):
     is integrated.
     """
 
+    method = "exact or quadrature (softmax family: sampled)"
+
     def estimate(self, means_in, vars_in):
         return apply_layer_activation(self, means_in[0], vars_in[0])
 
@@ -237,6 +239,8 @@ class ReLUEstimator(LayerOutputDistributionEstimator):
     (``piecewise_linear_moments``). No approximation beyond Gaussian input.
     """
 
+    method = "exact"
+
     def estimate(self, means_in, vars_in):
         layer = self.layer
         kinks = {0.0, float(layer.threshold)}
@@ -253,6 +257,8 @@ class LeakyReLUEstimator(LayerOutputDistributionEstimator):
     Two affine pieces split at 0; moments from truncated-normal partial moments.
     """
 
+    method = "exact"
+
     def estimate(self, means_in, vars_in):
         slope = float(self.layer.negative_slope)
         pieces = [(-math.inf, slope, 0.0), (0.0, 1.0, 0.0)]
@@ -267,6 +273,8 @@ class PReLUEstimator(LayerOutputDistributionEstimator):
     E[f] = mean_c E[f_{a_c}(X)] and E[f^2] = mean_c E[f_{a_c}(X)^2], each term
     a two-piece closed form. Distinct slopes are integrated once each.
     """
+
+    method = "exact"
 
     def estimate(self, means_in, vars_in):
         alpha = np.asarray(keras.ops.convert_to_numpy(self.layer.alpha), dtype=float).ravel()
@@ -290,6 +298,8 @@ class ELUEstimator(LayerOutputDistributionEstimator):
     derivative jumps unless alpha = 1.
     """
 
+    method = "quadrature"
+
     def estimate(self, means_in, vars_in):
         alpha = float(self.layer.alpha)
         function = lambda x: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))  # noqa: E731
@@ -307,6 +317,8 @@ class SoftmaxEstimator(LayerOutputDistributionEstimator):
     variance has no closed form for Gaussian inputs and is sampled
     (``monte_carlo_samples`` draws, seeded, memoized). Masks are ignored.
     """
+
+    method = "sampled"
 
     def estimate(self, means_in, vars_in):
         axis = self.layer.axis

@@ -51,6 +51,10 @@ class LayerOutputDistributionEstimator:
         signal_variance: target output variance of weighted layers.
     """
 
+    # How the estimate is computed (shown in the supported-layers table):
+    # "exact", "quadrature", "sampled", or a short qualified phrase.
+    method = "custom"
+
     def __init__(self, layer, estimator_config=None, signal_variance=1.0):
         self.layer = layer
         self.estimator_config = dict(DEFAULT_ESTIMATOR_CONFIG)
@@ -104,6 +108,8 @@ class PassThroughEstimator(LayerOutputDistributionEstimator):
     a typical element is unchanged: E[y] = E[x], Var(y) = Var(x). Also the
     fallback for layers with no estimator.
     """
+
+    method = "exact"
 
     def estimate(self, means_in, vars_in):
         return means_in[0], vars_in[0]

@@ -48,6 +48,8 @@ class ConvEstimator(WeightedLayerEstimator):
     static shape). The activation then sees N(0, signal_variance) on average.
     """
 
+    method = "exact"
+
     def estimate(self, means_in, vars_in):
         kernel_shape = tuple(self.layer.kernel.shape)
         fan_in = math.prod(kernel_shape[:-1])
@@ -67,6 +69,8 @@ class DepthwiseConvEstimator(WeightedLayerEstimator):
     fan_in = prod(kernel_size) and Var = fan_in * s * E[x^2] as for Dense,
     with the same border correction as ``ConvEstimator``.
     """
+
+    method = "exact"
 
     initializer_attributes = {"kernel": "depthwise_initializer"}
 

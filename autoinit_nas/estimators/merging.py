@@ -17,6 +17,8 @@ class AddEstimator(LayerOutputDistributionEstimator):
     are correlated; the rule is exact only when the branches are independent.
     """
 
+    method = "exact"
+
     def estimate(self, means_in, vars_in):
         return sum(means_in), sum(vars_in)
 
@@ -25,6 +27,8 @@ class AddEstimator(LayerOutputDistributionEstimator):
 class SubtractEstimator(LayerOutputDistributionEstimator):
     """X_0 - X_1 for independent inputs: E = m_0 - m_1, Var = v_0 + v_1."""
 
+    method = "exact"
+
     def estimate(self, means_in, vars_in):
         return means_in[0] - means_in[1], vars_in[0] + vars_in[1]
 
@@ -32,6 +36,8 @@ class SubtractEstimator(LayerOutputDistributionEstimator):
 @register(keras.layers.Average)
 class AverageEstimator(LayerOutputDistributionEstimator):
     """(1/n) sum X_i, independent: E = mean of m_i, Var = sum v_i / n^2."""
+
+    method = "exact"
 
     def estimate(self, means_in, vars_in):
         count = len(means_in)
@@ -45,6 +51,8 @@ class MultiplyEstimator(LayerOutputDistributionEstimator):
     E[prod X_i] = prod m_i and E[(prod X_i)^2] = prod E[X_i^2], so
     Var = prod (v_i + m_i^2) - prod m_i^2.
     """
+
+    method = "exact"
 
     def estimate(self, means_in, vars_in):
         first = 1.0
@@ -64,6 +72,8 @@ class ConcatenateEstimator(LayerOutputDistributionEstimator):
     E = sum w_i m_i and E[y^2] = sum w_i (v_i + m_i^2); Var = E[y^2] - E^2.
     Unknown sizes count equally.
     """
+
+    method = "exact"
 
     def estimate(self, means_in, vars_in):
         axis = self.layer.axis
@@ -86,6 +96,8 @@ class WeightedSumEstimator(LayerOutputDistributionEstimator):
 
     E = sum c_i m_i, Var = sum c_i^2 v_i.
     """
+
+    method = "exact"
 
     def estimate(self, means_in, vars_in):
         coefficients = self.layer.coefficients

@@ -37,6 +37,8 @@ class NormalizationEstimator(LayerOutputDistributionEstimator):
     Approximation: uses the population v in place of the batch/sample variance.
     """
 
+    method = "exact"
+
     def estimate(self, means_in, vars_in):
         layer = self.layer
         mean, var = means_in[0], vars_in[0]

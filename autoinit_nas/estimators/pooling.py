@@ -80,6 +80,8 @@ class MaxPoolingEstimator(_MaxEstimator):
     not Gaussian (e.g. after ReLU) or correlated within a window.
     """
 
+    method = "quadrature (order statistics)"
+
     def estimate(self, means_in, vars_in):
         counts, weights = window_sizes(self)
         return self.mixture_of_max(means_in[0], vars_in[0], counts, weights)
@@ -108,6 +110,8 @@ class AveragePoolingEstimator(LayerOutputDistributionEstimator):
     this under-predicts their variance.
     """
 
+    method = "exact"
+
     def estimate(self, means_in, vars_in):
         counts, weights = window_sizes(self)
         return means_in[0], vars_in[0] * sum(w / c for c, w in zip(counts, weights))
@@ -122,6 +126,8 @@ class GlobalAveragePoolingEstimator(LayerOutputDistributionEstimator):
     Approximation: per-channel offsets that do not vary with position do not
     average out (see MATH-NOTES, "Global average pooling").
     """
+
+    method = "exact"
 
     def estimate(self, means_in, vars_in):
         count = _spatial_count(self.layer, self.input_shapes)

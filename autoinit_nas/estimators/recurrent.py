@@ -155,6 +155,8 @@ def simulate_cell(kind, activation, recurrent_activation, input_var, gain, steps
 class RecurrentEstimator(WeightedLayerEstimator):
     """SimpleRNN, GRU and LSTM layers (see the module docstring for the maths)."""
 
+    method = "sampled (dynamic mean field)"
+
     kind = "simple"
     bias_attributes = ()
 
@@ -281,6 +283,8 @@ class BidirectionalEstimator(WeightedLayerEstimator):
     Concatenate (equal halves), Add, Average or Multiply would. Reversing time
     does not change the pooled moments.
     """
+
+    method = "sampled (dynamic mean field)"
 
     bias_attributes = ()
 

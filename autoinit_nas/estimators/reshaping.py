@@ -27,6 +27,8 @@ class ZeroPaddingEstimator(LayerOutputDistributionEstimator):
     E[y] = f m and E[y^2] = f (v + m^2), Var = E[y^2] - E[y]^2.
     """
 
+    method = "exact"
+
     def estimate(self, means_in, vars_in):
         fraction = 1.0
         if self.input_shapes and self.output_shapes:
