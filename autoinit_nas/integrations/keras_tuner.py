@@ -342,6 +342,11 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         config = dict(self.autoinit.weight_init_config)
         if config.get("seed") is None:
             config["seed"] = seed
+            # Weights follow the trial's seed; sampled estimates keep one seed
+            # so the estimate cache is reused across trials.
+            config.setdefault("sampling_seed", 0)
+            if config["sampling_seed"] is None:
+                config["sampling_seed"] = 0
         initializer.weight_init_config = config
         start = time.perf_counter()
         model, estimates = initializer.initialize_model(model, return_estimates=True)
