@@ -11,6 +11,8 @@ strings, imported only when that subcommand is used, so ``autoinit-nas
 Example:
     $ autoinit-nas visualize tests/data/pmlb.json --out out/pmlb
     $ autoinit-nas layers --markdown
+    $ autoinit-nas sweep --config demo --out out/demo
+    $ autoinit-nas report out/demo
 
     >>> from autoinit_nas.cli import main
     >>> main(["layers"])
@@ -90,7 +92,12 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     names = {command.name for command in COMMANDS}
     only = argv[0] if argv and argv[0] in names else ""
-    args = build_parser(only=only).parse_args(argv)
+    try:
+        parser = build_parser(only=only)
+    except CommandError as error:
+        print(f"{PROG} {only}: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    args = parser.parse_args(argv)
     command = args._command
     try:
         status = _resolve(command.run)(args)
@@ -429,6 +436,47 @@ def _first_line(estimator_class):
     return ""
 
 
+# sweep, report ----------------------------------------------------------------
+# Both live in the `experiments` package of the source checkout (with the
+# datasets and named configs they use); the functions here only find it.
+
+
+def _experiments(name):
+    """``experiments.<name>``, found in the source checkout when it is not on ``sys.path``."""
+    import os
+
+    module_name = f"experiments.{name}"
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name not in ("experiments", module_name):
+            raise
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isfile(os.path.join(checkout, "experiments", f"{name}.py")):
+        raise CommandError(
+            f"`{name}` needs the `experiments` package of the autoinit_nas source checkout (datasets, "
+            f"sweep configs), which is not importable here. Run it from the checkout: python -m {module_name}"
+        )
+    sys.path.insert(0, checkout)
+    return importlib.import_module(module_name)
+
+
+def _add_sweep_arguments(parser):
+    _experiments("sweep").add_arguments(parser)
+
+
+def _run_sweep(args):
+    return _experiments("sweep").run(args)
+
+
+def _add_report_arguments(parser):
+    _experiments("report").add_arguments(parser)
+
+
+def _run_report(args):
+    return _experiments("report").run(args)
+
+
 COMMANDS = [
     Command(
         "visualize",
@@ -442,8 +490,24 @@ COMMANDS = [
         _add_layers_arguments,
         _run_layers,
     ),
+    Command(
+        "sweep",
+        "Run (or resume) a search sweep on offline data, AutoInit vs Keras's default init, one line per trial.",
+        _add_sweep_arguments,
+        _run_sweep,
+    ),
+    Command(
+        "report",
+        "Tables (CSV, Parquet, Markdown) and plots of a sweep directory: the paired AutoInit-vs-default comparison.",
+        _add_report_arguments,
+        _run_report,
+    ),
 ]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module, not this __main__ copy, so CommandError raised by
+    # subcommand modules (which import autoinit_nas.cli) is the class main() catches.
+    from autoinit_nas import cli
+
+    sys.exit(cli.main())
