@@ -1,13 +1,13 @@
 """AutoInit: data-free, topology-aware weight initialization for Keras 3 models."""
 
 import random
-import warnings
 
 import keras
 
 from autoinit_nas.core import graph, loading, weights
 from autoinit_nas.core.cache import GLOBAL_CACHE
-from autoinit_nas.core.config import validate_moment, validate_weight_init_config
+from autoinit_nas.core.config import validate_mapping, validate_moment, validate_weight_init_config
+from autoinit_nas.core.sanitize import Diagnostics, checked_moments
 from autoinit_nas.estimators.base import PassThroughEstimator, WeightedLayerEstimator
 from autoinit_nas.estimators.registry import EstimatorRegistry
 
@@ -37,8 +37,9 @@ class AutoInit:
             training, via ``CenteredUnitNorm``), ``monte_carlo_samples``
             (1e7 scalar draws for softmax-like functions),
             ``recurrent_monte_carlo_samples`` (1e4 mean-field chains for
-            recurrent layers) and ``seed`` (None: fresh weights each call; an
-            int: the same weights every time).
+            recurrent layers), ``seed`` (None: fresh weights each call; an
+            int: the same weights every time) and ``sampling_seed`` (the
+            seed of Monte Carlo estimates; None: ``seed``, else 0).
         input_data_mean: mean of the input data (a float, or one per input).
         input_data_var: variance of the input data (a float, or one per input).
         custom_distribution_estimators: dict mapping layer classes to
@@ -67,7 +68,12 @@ class AutoInit:
         self.signal_variance = validate_moment("signal_variance", signal_variance, allow_zero=False)
         self.registry = EstimatorRegistry(custom_distribution_estimators)
         self.custom_distribution_estimators = dict(custom_distribution_estimators or {})
-        self.custom_objects = dict(custom_objects or {})
+        self.custom_objects = validate_mapping("custom_objects", custom_objects)
+        if cache is not None and not callable(getattr(cache, "get_or_compute", None)):
+            raise TypeError(
+                "`cache` must be an EstimateCache (anything with get_or_compute(key, compute)) "
+                f"or None. Received: {cache!r} of type {type(cache).__name__}"
+            )
         self.cache = GLOBAL_CACHE if cache is None else cache
         self.mean_var_estimates = {}
         self.unsupported_layers = []
@@ -102,7 +108,9 @@ class AutoInit:
             The model, or (model, estimates) when ``return_estimates``.
         """
         objects = dict(self.custom_objects)
-        objects.update(custom_objects or {})
+        objects.update(validate_mapping("custom_objects", custom_objects))
+        if not isinstance(safe_mode, bool):
+            raise TypeError(f"`safe_mode` must be True or False. Received: safe_mode={safe_mode!r}")
         if isinstance(model, keras.Model):
             model = self._ensure_graph(model)
             estimates = self._initialize(self._walkable(model))
@@ -162,7 +170,7 @@ class AutoInit:
 
     def _initialize(self, model):
         estimators = {}
-        warned = set()
+        diagnostics = Diagnostics()
         self.unsupported_layers = []
 
         def visit(node, key, moments_in):
@@ -173,32 +181,33 @@ class AutoInit:
                 if estimator_class is None:
                     estimator_class = PassThroughEstimator
                     self.unsupported_layers.append(key)
-                    if type(operation) not in warned:
-                        warned.add(type(operation))
-                        warnings.warn(
-                            f"No estimator for layer '{operation.name}' of class "
-                            f"{type(operation).__name__}; its input mean and variance pass "
-                            "through unchanged. Register one with AutoInit("
-                            f"custom_distribution_estimators={{{type(operation).__name__}: ...}}).",
-                            stacklevel=4,
-                        )
+                    diagnostics.record_unsupported(operation.name, type(operation).__name__)
                 estimator = estimator_class(operation, self.weight_init_config, self.signal_variance)
                 estimator.cache = self.cache
                 estimator.registry = self.registry
+                estimator.diagnostics = diagnostics
                 estimators[id(operation)] = estimator
             estimator.node = node
-            estimator.input_shapes = [tuple(tensor.shape) for tensor in node.input_tensors]
+            estimator.input_tensors = graph.signal_tensors(node)
+            estimator.input_shapes = [tuple(tensor.shape) for tensor in estimator.input_tensors]
             estimator.output_shapes = [tuple(tensor.shape) for tensor in node.outputs]
             means_in = [float(mean) for mean, _ in moments_in]
             vars_in = [float(var) for _, var in moments_in]
-            result = estimator.estimate(means_in, vars_in)
-            return _check_result(result, estimator, key, len(node.outputs))
+            try:
+                result = estimator.estimate(means_in, vars_in)
+            except Exception as error:
+                if hasattr(error, "add_note"):
+                    error.add_note(
+                        f"(raised by {type(estimator).__name__}.estimate for layer '{key}' of "
+                        f"class {type(operation).__name__}, input moments "
+                        f"{list(zip(means_in, vars_in))})"
+                    )
+                raise
+            return checked_moments(result, type(estimator).__name__, key, len(node.outputs), diagnostics)
 
         _, entries = graph.walk(model, self._input_moments(len(graph.graph_of(model)[0])), visit)
         self._apply_weights(estimators)
-        for estimator in estimators.values():
-            for message in getattr(estimator, "warnings", ()):
-                warnings.warn(message, stacklevel=3)
+        diagnostics.emit(stacklevel=4)
         return entries
 
     def _apply_weights(self, estimators):
@@ -212,36 +221,3 @@ class AutoInit:
         for estimator in weighted:
             weights.apply_plan(estimator, config["distribution"], seeds, config["constrain_weights"])
 
-
-def _check_result(result, estimator, key, output_count):
-    """Normalize an estimator's return value to one (mean, var) per output."""
-    def bad(reason):
-        return ValueError(
-            f"{type(estimator).__name__}.estimate for layer '{key}' {reason}. "
-            f"Expected (mean, var) or a list of {output_count} such pairs. Received: {result!r}"
-        )
-
-    if isinstance(result, list) and len(result) == 2 and all(
-        isinstance(value, (int, float)) for value in result
-    ):
-        result = tuple(result)
-    if isinstance(result, list):
-        pairs = result
-        if len(pairs) != output_count:
-            raise bad(f"returned {len(pairs)} pairs for {output_count} outputs")
-    elif isinstance(result, tuple) and len(result) == 2:
-        pairs = [result] * output_count
-    else:
-        raise bad("returned an unexpected value")
-    checked = []
-    for pair in pairs:
-        try:
-            mean, var = float(pair[0]), float(pair[1])
-        except (TypeError, ValueError, IndexError):
-            raise bad("returned a non-numeric value") from None
-        if not (mean == mean and var == var) or abs(mean) == float("inf") or var == float("inf"):
-            raise bad("returned a non-finite value")
-        if var < 0:
-            raise bad("returned a negative variance")
-        checked.append((mean, var))
-    return checked

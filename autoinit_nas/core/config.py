@@ -8,6 +8,7 @@ Example:
 import math
 import numbers
 
+from autoinit_nas.core.sanitize import MOMENT_LIMIT
 from autoinit_nas.estimators.base import DEFAULT_ESTIMATOR_CONFIG
 
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "orthogonal")
@@ -22,11 +23,22 @@ def _positive_int(key, value):
     return int(value)
 
 
+def validate_mapping(name, value):
+    """``value`` as a dict (None: empty), or a TypeError naming ``name``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(
+            f"`{name}` must be a dict or None. Received: {value!r} of type {type(value).__name__}"
+        )
+    return dict(value)
+
+
 def validate_weight_init_config(config):
     """Return ``config`` with defaults filled in, or raise ValueError.
 
     Valid keys: distribution, constrain_weights, monte_carlo_samples,
-    recurrent_monte_carlo_samples, seed.
+    recurrent_monte_carlo_samples, seed, sampling_seed.
     """
     if config is None:
         config = {}
@@ -55,16 +67,22 @@ def validate_weight_init_config(config):
         )
     for key in ("monte_carlo_samples", "recurrent_monte_carlo_samples"):
         result[key] = _positive_int(key, result[key])
-    seed = result["seed"]
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
-        raise ValueError(f"`seed` must be a non-negative integer or None. Received: seed={seed!r}")
+    for key in ("seed", "sampling_seed"):
+        seed = result[key]
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+            raise ValueError(f"`{key}` must be a non-negative integer or None. Received: {key}={seed!r}")
     return result
 
 
 def validate_moment(name, value, allow_zero=True):
-    """A finite float (non-negative for variances)."""
+    """A finite float within float32's range (non-negative for variances)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"`{name}` must be a finite number. Received: {name}={value!r}")
+    if abs(value) > MOMENT_LIMIT:
+        raise ValueError(
+            f"`{name}` must be at most {MOMENT_LIMIT:.4g} in magnitude (float32's range: "
+            f"AutoInit draws float32 weights). Received: {name}={value!r}"
+        )
     if name != "input_data_mean" and (value < 0 or (value == 0 and not allow_zero)):
         bound = "non-negative" if allow_zero else "positive"
         raise ValueError(f"`{name}` must be {bound}. Received: {name}={value!r}")

@@ -42,8 +42,16 @@ def second_moment(mean, var):
 
 
 def variance_from_moments(mean, second):
-    """Var(X) = E[X^2] - E[X]^2, clamped at zero against round-off."""
-    return max(float(second - mean * mean), 0.0)
+    """Var(X) = E[X^2] - E[X]^2, clamped at zero against round-off.
+
+    An infinite second moment (an overflowed estimate) gives an infinite
+    variance, not the NaN of inf - inf; a NaN stays NaN.
+    """
+    mean, second = float(mean), float(second)
+    if math.isinf(second) or math.isinf(mean):
+        return math.inf
+    variance = second - mean * mean
+    return variance if variance > 0.0 or math.isnan(variance) else 0.0
 
 
 def truncated_partial_moments(mean, std, lower, upper):
@@ -148,15 +156,44 @@ def elementwise_moments(function, mean, var, kinks=()):
         >>> round(v, 4)
         0.3943
     """
+    first, var_out, _ = elementwise_moments_on_domain(function, mean, var, kinks)
+    return first, var_out
+
+
+def elementwise_moments_on_domain(function, mean, var, kinks=()):
+    """``elementwise_moments`` plus the probability that f(X) is undefined.
+
+    Returns (mean, var, undefined_mass). Where ``function`` returns NaN (log
+    or sqrt of negative values) the Gaussian puts mass outside the
+    function's domain; a real signal feeding such a function cannot be there
+    (or the model itself would produce NaN), so the moments are those of f(X)
+    conditioned on f(X) being defined, and ``undefined_mass`` is the
+    probability left out. Where f overflows (exp of a wide input),
+    E[f^2] is infinite and the mean is read with the overflowed values held
+    at the float64 limit, so +inf and -inf tails do not make NaN.
+    """
     std = math.sqrt(max(var, 0.0))
     if std == 0.0:
         value = float(np.asarray(function(np.asarray([mean], dtype=float)))[0])
-        return value, 0.0
+        return value, 0.0, float(math.isnan(value))
     nodes, weights = _quadrature_grid(mean, std, kinks)
     values = np.asarray(function(mean + std * nodes), dtype=float)
+    undefined = 0.0
+    defined = ~np.isnan(values)
+    if not defined.all():
+        kept = float(weights[defined].sum())
+        total = float(weights.sum())
+        if kept <= 0.0:
+            return math.nan, math.nan, 1.0
+        undefined = 1.0 - kept / total
+        weights, values = weights[defined] * (total / kept), values[defined]
+    if np.isinf(values).any():
+        limit = np.finfo(float).max
+        first = float(np.dot(weights, np.clip(values, -limit, limit)))
+        return first, math.inf, undefined
     first = float(np.dot(weights, values))
     second = float(np.dot(weights, values * values))
-    return first, variance_from_moments(first, second)
+    return first, variance_from_moments(first, second), undefined
 
 
 def max_of_normals_standard_moments(count):

@@ -29,6 +29,23 @@ def is_graph_model(operation):
     return hasattr(operation, "_nodes_by_depth") and hasattr(operation, "inputs")
 
 
+def signal_tensors(node_or_arguments):
+    """The tensors a call computes from: its inputs less the masks Keras passes as ``mask=``.
+
+    Keras hands a layer whose ``call`` takes ``mask`` the masks of its inputs
+    (e.g. after ``Embedding(mask_zero=True)``); they are inputs of the node
+    but not signals, and AutoInit's moments do not depend on them. Accepts a
+    Node or its SymbolicArguments.
+    """
+    arguments = getattr(node_or_arguments, "arguments", node_or_arguments)
+    tensors = list(arguments.keras_tensors)
+    mask = arguments.kwargs.get("mask") if isinstance(arguments.kwargs, dict) else None
+    if mask is None:
+        return tensors
+    masks = {id(t) for t in keras.tree.flatten(mask) if isinstance(t, keras.KerasTensor)}
+    return [tensor for tensor in tensors if id(tensor) not in masks]
+
+
 class TraceError(TypeError):
     """A subclassed model whose ``call()`` cannot run on symbolic inputs."""
 
@@ -40,7 +57,8 @@ def trace(model, input_shapes, call_arguments=None):
     first), so every layer and ``keras.ops`` call inside it records a node;
     the returned ``keras.Model`` shares the subclassed model's layers and
     weights. ``call_arguments`` (a node's SymbolicArguments) gives the call's
-    structure when the model is a layer of an outer graph; otherwise each
+    structure when the model is a layer of an outer graph, with one shape per
+    ``signal_tensors`` entry (masks are passed as None); otherwise each
     shape is one positional argument. Traces are cached on the model by
     shape, so repeated initialization adds no nodes.
 
@@ -55,7 +73,7 @@ def trace(model, input_shapes, call_arguments=None):
     inputs = [keras.Input(batch_shape=tuple(shape)) for shape in input_shapes]
     try:
         if call_arguments is not None:
-            mapping = {id(t): i for t, i in zip(call_arguments.keras_tensors, inputs)}
+            mapping = {id(t): i for t, i in zip(signal_tensors(call_arguments), inputs)}
             args, kwargs = call_arguments.fill_in(mapping)
         else:
             args, kwargs = inputs, {}
@@ -84,8 +102,9 @@ def ordered_nodes(model):
     """Call nodes of ``model`` in an order where every node follows its inputs.
 
     Iterative depth-first search from the outputs back through
-    ``_keras_history``, stopping at the model's input tensors; post-order, so
-    deterministic for a given model. Input-layer nodes are left out.
+    ``_keras_history`` of each node's ``signal_tensors``, stopping at the
+    model's input tensors; post-order, so deterministic for a given model.
+    Input-layer nodes, and nodes that only compute masks, are left out.
     """
     inputs, outputs = graph_of(model)
     input_ids = {id(tensor) for tensor in inputs}
@@ -107,7 +126,7 @@ def ordered_nodes(model):
             order.append(node)
             continue
         stack.append((tensor, True))
-        for parent_tensor in reversed(node.input_tensors):
+        for parent_tensor in reversed(signal_tensors(node)):
             stack.append((parent_tensor, False))
     return order
 
@@ -119,7 +138,8 @@ def walk(model, input_moments, visit, prefix=""):
         model: a graph model (see ``is_graph_model``).
         input_moments: one (mean, var) per model input.
         visit: callback ``visit(node, key, moments_in) -> list of (mean, var)``
-            (one per output tensor) for every node that is not a nested model.
+            (one per output tensor) for every node that is not a nested model;
+            ``moments_in`` has one entry per ``signal_tensors(node)``.
             ``key`` is the node's entry name: ``prefix + layer.name``, with
             ``@i`` appended for the i-th call of a layer called more than once
             in this graph.
@@ -155,8 +175,9 @@ def walk(model, input_moments, visit, prefix=""):
         keys = [name]
         if call_counts[id(operation)] > 1:
             keys = [f"{name}@{call_index}"] + ([name] if call_index == 0 else [])
+        tensors = signal_tensors(node)
         try:
-            moments_in = [moments[id(tensor)] for tensor in node.input_tensors]
+            moments_in = [moments[id(tensor)] for tensor in tensors]
         except KeyError:
             raise ValueError(
                 f"Layer '{name}' is called on a tensor that does not come from the inputs "
@@ -164,7 +185,7 @@ def walk(model, input_moments, visit, prefix=""):
             ) from None
         nested = operation if is_graph_model(operation) else None
         if nested is None and isinstance(operation, keras.Model):
-            nested = trace(operation, [t.shape for t in node.input_tensors], node.arguments)
+            nested = trace(operation, [t.shape for t in tensors], node.arguments)
         if nested is not None:
             outputs_moments, inner = walk(nested, moments_in, visit, keys[0] + "/")
             entries.update(inner)

@@ -115,6 +115,12 @@ def parse(model):
             "`model` must be a keras.Model, a model config dict or a JSON string. "
             f"Received: {type(model).__name__}"
         )
+    if not (("class_name" in model and "config" in model) or "layers" in model):
+        raise ValueError(
+            "`model` is a dict but not a Keras model config: expected the keys 'class_name' "
+            "and 'config' (as in json.loads(model.to_json())) or 'layers' (as in "
+            f"model.get_config()). Received keys: {sorted(map(str, model))}"
+        )
     class_name, config = legacy.unwrap(model)
     if legacy.is_legacy_config(config):
         config, dropped = legacy.convert_functional_config(config)
@@ -149,9 +155,30 @@ def load_model(model, custom_objects=None, safe_mode=True, defer_initializers=Fa
     config = parse(model)
     if defer_initializers:
         config = deferred_config(config)
-    with keras.saving.custom_object_scope(objects), SafeModeScope(safe_mode):
-        if "class_name" not in config or "layers" in config:
-            return keras.Model.from_config(config, custom_objects=objects)
-        if config["class_name"] in ("Functional", "Model") and "module" not in config:
-            return keras.Model.from_config(config["config"], custom_objects=objects)
-        return keras.saving.deserialize_keras_object(config, custom_objects=objects, safe_mode=safe_mode)
+    if not isinstance(safe_mode, bool):
+        raise TypeError(f"`safe_mode` must be True or False. Received: safe_mode={safe_mode!r}")
+    try:
+        with keras.saving.custom_object_scope(objects), SafeModeScope(safe_mode):
+            if "class_name" not in config or "layers" in config:
+                model = keras.Model.from_config(config, custom_objects=objects)
+            elif config["class_name"] in ("Functional", "Model") and "module" not in config:
+                model = keras.Model.from_config(config["config"], custom_objects=objects)
+            else:
+                model = keras.saving.deserialize_keras_object(
+                    config, custom_objects=objects, safe_mode=safe_mode
+                )
+    except Exception as error:
+        if hasattr(error, "add_note"):
+            error.add_note(
+                "(raised by Keras while building the model config given to AutoInit; custom "
+                "layers need custom_objects={'Name': Class}, and Lambda layers safe_mode=False "
+                "for configs you trust)"
+            )
+        raise
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            "The config describes a "
+            f"{type(model).__name__}, not a keras.Model. Expected a model config "
+            "(model.to_json() or model.get_config())."
+        )
+    return model

@@ -20,10 +20,13 @@ Every function is evaluated through Keras, so the maths always matches what the
 layer computes.
 """
 
+import contextlib
 import math
 
 import keras
 import numpy as np
+
+from scipy import special
 
 from autoinit_nas.core import gaussian
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
@@ -76,10 +79,92 @@ def _numpy_log_softmax(x):
 _NUMPY_VECTOR_FUNCTIONS = {_A.softmax: _numpy_softmax, _A.log_softmax: _numpy_log_softmax}
 
 
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _hard_sigmoid(x):
+    return np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def _elu(x, alpha=1.0):
+    return np.where(x >= 0.0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def _gelu(x, approximate=False):
+    if approximate:
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1.0 + special.erf(x / math.sqrt(2.0)))
+
+
+# Keras's elementwise activations in float64 numpy, with Keras's default
+# arguments. The quadrature evaluates these instead of the backend: the same
+# numbers on TensorFlow, JAX and PyTorch (their float32 kernels differ in the
+# last bits, and JAX computes float64 only with x64 enabled), so a seed gives
+# the same weights on each backend. tests/core/test_reliability.py checks each
+# against Keras on every backend.
+NUMPY_ACTIVATIONS = {
+    _A.linear: lambda x: x,
+    _A.relu: lambda x: np.maximum(x, 0.0),
+    _A.relu6: lambda x: np.clip(x, 0.0, 6.0),
+    _A.leaky_relu: lambda x: np.where(x >= 0.0, x, 0.2 * x),
+    _A.hard_sigmoid: _hard_sigmoid,
+    _A.hard_tanh: lambda x: np.clip(x, -1.0, 1.0),
+    _A.hard_shrink: lambda x: np.where(np.abs(x) > 0.5, x, 0.0),
+    _A.soft_shrink: lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0.0)),
+    _A.sparse_sigmoid: lambda x: np.clip(0.5 * (x + 1.0), 0.0, 1.0),
+    _A.tanh: np.tanh,
+    _A.sigmoid: special.expit,
+    _A.exponential: np.exp,
+    _A.softplus: lambda x: np.logaddexp(0.0, x),
+    _A.softsign: lambda x: x / (1.0 + np.abs(x)),
+    _A.silu: lambda x: x * special.expit(x),
+    _A.gelu: _gelu,
+    _A.elu: _elu,
+    _A.selu: lambda x: _SELU_SCALE * _elu(x, _SELU_ALPHA),
+    _A.celu: lambda x: np.maximum(x, 0.0) + np.expm1(np.minimum(x, 0.0)),
+    _A.mish: lambda x: x * np.tanh(np.logaddexp(0.0, x)),
+    _A.log_sigmoid: lambda x: -np.logaddexp(0.0, -x),
+    _A.hard_silu: lambda x: x * _hard_sigmoid(x),
+    _A.tanh_shrink: lambda x: x - np.tanh(x),
+    _A.squareplus: lambda x: 0.5 * (x + np.sqrt(x * x + 4.0)),
+    _A.sparse_plus: lambda x: np.where(x <= -1.0, 0.0, np.where(x < 1.0, 0.25 * (x + 1.0) ** 2, x)),
+}
+
+
+def _float64_scope():
+    """A context in which the backend computes in float64 (JAX needs x64 switched on)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        enable = getattr(jax, "enable_x64", None)
+        if enable is not None:
+            return enable(True)
+    return contextlib.nullcontext()
+
+
 def evaluate(function, values):
-    """Apply a Keras (or any backend-tensor) function to a numpy array."""
-    tensor = keras.ops.convert_to_tensor(np.asarray(values, dtype="float32"))
-    return np.asarray(keras.ops.convert_to_numpy(function(tensor)), dtype=float)
+    """Apply a Keras (or any backend-tensor) function to a numpy array, in float64.
+
+    Keras's own activations use their numpy twins (``NUMPY_ACTIVATIONS``),
+    and so does any function marked ``numpy_float64 = True``: the same
+    values on every backend. Other functions (a user's callable,
+    a layer) go through the backend in float64 where it computes float64
+    (TensorFlow, PyTorch; JAX inside ``jax.enable_x64``), else in float32.
+    """
+    values = np.asarray(values, dtype="float64")
+    reference = NUMPY_ACTIVATIONS.get(function)
+    if reference is None and getattr(function, "numpy_float64", False):
+        reference = function
+    if reference is not None:
+        with np.errstate(all="ignore"):  # overflow to inf, NaN outside a domain: both handled
+            return np.asarray(reference(values), dtype=float)
+    with _float64_scope():
+        try:
+            result = function(keras.ops.convert_to_tensor(values, dtype="float64"))
+        except Exception:  # any backend error on float64 (unsupported kernel, dtype checks)
+            result = function(keras.ops.convert_to_tensor(values.astype("float32")))
+        return np.asarray(keras.ops.convert_to_numpy(result), dtype=float)
 
 
 def affine_pieces(function, kinks):

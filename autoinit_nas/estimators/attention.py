@@ -120,7 +120,8 @@ class _AttentionBase:
     """Helpers shared by the attention estimators (mixed into estimator classes)."""
 
     def moments_of(self, tensor, means_in, vars_in):
-        for index, candidate in enumerate(self.node.input_tensors):
+        tensors = getattr(self, "input_tensors", None) or self.node.input_tensors
+        for index, candidate in enumerate(tensors):
             if candidate is tensor:
                 return means_in[index], vars_in[index]
         raise ValueError(f"Layer '{self.layer.name}': tensor {tensor!r} is not among its inputs.")

@@ -19,6 +19,7 @@ import math
 
 from autoinit_nas.core import gaussian
 from autoinit_nas.core.cache import GLOBAL_CACHE, round_moment
+from autoinit_nas.core.sanitize import VANISHING_RATIO, Diagnostics, clamp_weight_variance
 
 DEFAULT_ESTIMATOR_CONFIG = {
     "distribution": "truncated_normal",
@@ -26,6 +27,7 @@ DEFAULT_ESTIMATOR_CONFIG = {
     "monte_carlo_samples": int(1e7),
     "recurrent_monte_carlo_samples": int(1e4),
     "seed": None,
+    "sampling_seed": None,
 }
 
 
@@ -38,6 +40,8 @@ class LayerOutputDistributionEstimator:
         signal_variance: the variance weighted layers should produce.
         input_shapes / output_shapes: shapes of the inbound and outbound
             tensors of the call being estimated (batch dimension None).
+        input_tensors: the inbound KerasTensors (masks left out), one per
+            entry of ``means_in``.
         cache: the estimate cache, for memoizing expensive estimates.
 
     Example:
@@ -62,7 +66,11 @@ class LayerOutputDistributionEstimator:
         self.signal_variance = float(signal_variance)
         self.input_shapes = []
         self.output_shapes = []
+        self.input_tensors = []
         self.cache = GLOBAL_CACHE
+        # Degenerate statistics met while estimating; AutoInit shares one
+        # collector among all estimators of an initialize_model call.
+        self.diagnostics = Diagnostics()
 
     def estimate(self, means_in, vars_in):
         """Return (mean_out, var_out), or a list of such pairs, one per output.
@@ -90,13 +98,20 @@ class LayerOutputDistributionEstimator:
             tuple(round_moment(value) for value in moments),
             self.estimator_config["monte_carlo_samples"],
             self.estimator_config["recurrent_monte_carlo_samples"],
-            self.estimator_config["seed"],
+            self.sampling_seed(),
         )
         return self.cache.get_or_compute(key, compute)
 
     def sampling_seed(self):
-        """The seed Monte Carlo estimates use: the configured one, else 0."""
-        seed = self.estimator_config["seed"]
+        """The seed Monte Carlo estimates use: ``sampling_seed``, else ``seed``, else 0.
+
+        Part of every memo key, so a sweep that draws each candidate's weights
+        from its own ``seed`` but fixes ``sampling_seed`` computes each sampled
+        estimate once.
+        """
+        seed = self.estimator_config.get("sampling_seed")
+        if seed is None:
+            seed = self.estimator_config["seed"]
         return 0 if seed is None else int(seed)
 
 
@@ -137,7 +152,19 @@ class WeightedLayerEstimator(LayerOutputDistributionEstimator):
         super().__init__(layer, estimator_config, signal_variance)
         # attribute name -> (variance, fan_in, fan_out); filled at first call.
         self.weight_plan = {}
-        self.warnings = []
+
+    def plan_weight(self, attribute, variance, fan_in, fan_out):
+        """Record weight ``attribute``'s variance; returns the variance recorded.
+
+        Every weight variance goes through here, so it is clamped (once, with
+        one warning per ``initialize_model`` call) to the range float32
+        weights can hold (``autoinit_nas.core.sanitize``). A weight already
+        planned (a shared layer's later call) keeps its first variance.
+        """
+        if attribute not in self.weight_plan:
+            variance = clamp_weight_variance(variance, self.layer.name, attribute, self.diagnostics)
+            self.weight_plan[attribute] = (variance, max(int(fan_in), 1), max(int(fan_out), 1))
+        return self.weight_plan[attribute][0]
 
     def scaled_output_variance(self, attribute, fan_in, fan_out, input_second_moment,
                                target=None):
@@ -145,25 +172,36 @@ class WeightedLayerEstimator(LayerOutputDistributionEstimator):
 
         The weight variance s makes fan_in * s * E[x^2] equal ``target``
         (default: signal_variance). Returns the predicted variance
-        fan_in * s * E[x^2] of the linear output. A vanishing input (E[x^2] == 0, e.g. behind a dead path) has no
-        scale to match: the weight variance falls back to signal_variance /
-        fan_in and a warning is recorded.
+        fan_in * s * E[x^2] of the linear output.
+
+        This is the single guard against degenerate input statistics:
+        * E[x^2] below ``VANISHING_RATIO * target`` (a dead path: zero, or so
+          small that matching it would need a gain above 10^6), or not finite:
+          no scale to match, so s = target / fan_in (fan-in scaling);
+        * fan_in == 0 (an empty input): the kernel has no entries and the
+          output is constant (variance 0);
+        and s itself is clamped to the float32-safe range by ``plan_weight``.
+        Each is recorded once per cause for the warning AutoInit issues.
         """
-        fan_in = max(int(fan_in), 1)
         target = self.signal_variance if target is None else target
+        power = float(input_second_moment)
         if attribute not in self.weight_plan:
-            if input_second_moment > 0.0 and math.isfinite(input_second_moment):
-                variance = target / (fan_in * input_second_moment)
+            if int(fan_in) == 0:
+                self.diagnostics.record("empty_input", self.layer.name, f"`{attribute}` has fan-in 0")
+                variance = target
+            elif math.isfinite(power) and power > VANISHING_RATIO * target:
+                variance = target / (int(fan_in) * power)
             else:
-                self.warnings.append(
-                    f"input to `{attribute}` of layer '{self.layer.name}' has "
-                    f"second moment {input_second_moment}; weights scaled by "
-                    "fan-in only"
+                self.diagnostics.record(
+                    "vanishing_input", self.layer.name, f"E[x^2] = {power:.3g} into `{attribute}`"
                 )
-                variance = target / fan_in
-            self.weight_plan[attribute] = (variance, fan_in, max(int(fan_out), 1))
-        variance = self.weight_plan[attribute][0]
-        return fan_in * variance * input_second_moment
+                variance = target / int(fan_in)
+            self.plan_weight(attribute, variance, fan_in, fan_out)
+        if int(fan_in) == 0:
+            return 0.0
+        if not math.isfinite(power):
+            return target
+        return int(fan_in) * self.weight_plan[attribute][0] * power
 
     def weight_input_power(self, means_in, vars_in, fan_in, centred_count=None, index=0):
         """The input power P in Var(y) = fan_in * s * P for inbound tensor ``index``.

@@ -23,7 +23,5 @@ class EmbeddingEstimator(WeightedLayerEstimator):
     def estimate(self, means_in, vars_in):
         table = self.layer.embeddings
         rows, width = int(table.shape[0]), int(table.shape[-1])
-        if "embeddings" not in self.weight_plan:
-            # fan-in 1 with unit input power: the planned variance is sv itself.
-            self.weight_plan["embeddings"] = (self.signal_variance, rows, width)
-        return 0.0, self.weight_plan["embeddings"][0]
+        # fan-in 1 with unit input power: the planned variance is sv itself.
+        return 0.0, self.plan_weight("embeddings", self.signal_variance, rows, width)

@@ -29,9 +29,14 @@ from keras.src.activations import activations as keras_activations
 from keras.src.ops import math as kmath
 from keras.src.ops import nn as knn
 from keras.src.ops import numpy as knp
+from scipy import special
 
 from autoinit_nas.core import gaussian
 from autoinit_nas.estimators.activations import (
+    NUMPY_ACTIVATIONS,
+    _elu,
+    _gelu,
+    _hard_sigmoid,
     affine_pieces,
     evaluate,
     vector_function_moments,
@@ -61,13 +66,75 @@ _SMOOTH = _classes(knp, [
 ]) + _classes(kmath, ["Erf", "Erfc", "Rsqrt"])
 _KINKS = {
     knn.Elu: (0.0,), knn.Selu: (0.0,), knn.Celu: (0.0,), knn.HardSilu: (-3.0, 3.0),
-    knn.SparsePlus: (-1.0, 1.0), knp.Sign: (0.0,), knp.Sqrt: (0.0,),
+    knn.SparsePlus: (-1.0, 1.0), knp.Sign: (0.0,), knp.Sqrt: (0.0,), knp.Log1p: (-1.0,),
 }
 _RELU_OP = getattr(keras_activations, "ReLU", None)
 
 
+_SELU = NUMPY_ACTIVATIONS[keras.activations.selu]
+# Elementwise op classes in float64 numpy (see activations.NUMPY_ACTIVATIONS):
+# op -> f(x). Used when the node's only argument is the tensor (attributes
+# such as negative_slope live on the op).
+_NUMPY_OPS = {
+    knp.Tanh: lambda op: np.tanh, knp.Exp: lambda op: np.exp, knp.Exp2: lambda op: np.exp2,
+    knp.Expm1: lambda op: np.expm1, knp.Sin: lambda op: np.sin, knp.Cos: lambda op: np.cos,
+    knp.Sinh: lambda op: np.sinh, knp.Cosh: lambda op: np.cosh, knp.Arctan: lambda op: np.arctan,
+    knp.Arcsinh: lambda op: np.arcsinh, knp.Square: lambda op: np.square, knp.Sqrt: lambda op: np.sqrt,
+    knp.Cbrt: lambda op: np.cbrt, knp.Log: lambda op: np.log, knp.Log1p: lambda op: np.log1p,
+    knp.Log2: lambda op: np.log2, knp.Log10: lambda op: np.log10, knp.Reciprocal: lambda op: np.reciprocal,
+    knp.Sign: lambda op: np.sign, knp.Sinc: lambda op: np.sinc, knp.Abs: lambda op: np.abs,
+    knp.Absolute: lambda op: np.abs, knp.Fabs: lambda op: np.abs, knp.Negative: lambda op: np.negative,
+    kmath.Erf: lambda op: special.erf, kmath.Erfc: lambda op: special.erfc,
+    kmath.Rsqrt: lambda op: lambda x: 1.0 / np.sqrt(x),
+    knn.Sigmoid: lambda op: special.expit, knn.Silu: lambda op: lambda x: x * special.expit(x),
+    knn.Softplus: lambda op: lambda x: np.logaddexp(0.0, x),
+    knn.Softsign: lambda op: lambda x: x / (1.0 + np.abs(x)),
+    knn.LogSigmoid: lambda op: lambda x: -np.logaddexp(0.0, -x),
+    knn.TanhShrink: lambda op: lambda x: x - np.tanh(x),
+    knn.Gelu: lambda op: lambda x: _gelu(x, op.approximate),
+    knn.Elu: lambda op: lambda x: _elu(x, float(op.alpha)),
+    knn.Selu: lambda op: _SELU,
+    knn.Celu: lambda op: lambda x: np.maximum(x, 0.0) + float(op.alpha) * np.expm1(
+        np.minimum(x, 0.0) / float(op.alpha)),
+    knn.Squareplus: lambda op: lambda x: 0.5 * (x + np.sqrt(x * x + float(op.b))),
+    knn.SparsePlus: lambda op: NUMPY_ACTIVATIONS[keras.activations.sparse_plus],
+    knn.HardSilu: lambda op: NUMPY_ACTIVATIONS[keras.activations.hard_silu],
+    knn.Relu: lambda op: NUMPY_ACTIVATIONS[keras.activations.relu],
+    knn.Relu6: lambda op: NUMPY_ACTIVATIONS[keras.activations.relu6],
+    knn.LeakyRelu: lambda op: lambda x: np.where(x >= 0.0, x, float(op.negative_slope) * x),
+    knn.HardSigmoid: lambda op: _hard_sigmoid,
+    knn.HardTanh: lambda op: NUMPY_ACTIVATIONS[keras.activations.hard_tanh],
+    knn.HardShrink: lambda op: lambda x: np.where(np.abs(x) > float(op.threshold), x, 0.0),
+    knn.SoftShrink: lambda op: lambda x: np.where(
+        x > float(op.threshold), x - float(op.threshold),
+        np.where(x < -float(op.threshold), x + float(op.threshold), 0.0)),
+    knn.SparseSigmoid: lambda op: NUMPY_ACTIVATIONS[keras.activations.sparse_sigmoid],
+}
+
+
+def numpy_op_function(node):
+    """The node's elementwise op as a float64 numpy function, or None.
+
+    Only for ops in ``_NUMPY_OPS`` called on the tensor alone (no constants).
+    """
+    arguments = node.arguments
+    make = _NUMPY_OPS.get(type(node.operation))
+    if make is None or len(arguments.args) != 1 or arguments.kwargs:
+        return None
+    function = make(node.operation)
+
+    def reference(values):
+        return function(np.asarray(values, dtype=float))
+
+    reference.numpy_float64 = True  # evaluate() calls it directly
+    return reference
+
+
 def _single_tensor_function(node):
     """f(t): the node's op applied with t in place of its one symbolic input."""
+    reference = numpy_op_function(node)
+    if reference is not None:
+        return reference
     tensor = node.input_tensors[0]
 
     def function(values):
@@ -105,6 +172,10 @@ class ElementwiseOpEstimator(OpEstimator):
     node itself on the quadrature points (so ``x ** 2``, ``clip(x, a, b)``,
     ``ops.relu`` all use exactly Keras's function). Piecewise-linear ops are
     integrated in closed form from their affine pieces.
+    Functions with a restricted domain (log, sqrt) whose Gaussian input
+    reaches outside it: the moments are conditioned on the domain (a
+    non-negative signal such as abs(x) is not Gaussian), and the dropped
+    probability is reported once per call (cause ``outside_domain``).
     """
 
     method = "exact or quadrature"
@@ -133,10 +204,18 @@ class ElementwiseOpEstimator(OpEstimator):
         kinks = list(_KINKS.get(type(op), (0.0,)))
         if isinstance(op, knp.Clip):
             kinks += [float(op.x_min), float(op.x_max)]
-        return self.memoized(
+        first, var_out, undefined = self.memoized(
             "quadrature", self.signature(), (mean, var),
-            lambda: gaussian.elementwise_moments(lambda x: evaluate(function, x), mean, var, kinks),
+            lambda: gaussian.elementwise_moments_on_domain(
+                lambda x: evaluate(function, x), mean, var, kinks
+            ),
         )
+        if undefined > 0.0:
+            self.diagnostics.record(
+                "outside_domain", self.layer.name,
+                f"P(undefined) = {undefined:.2g} for input N({mean:.3g}, {var:.3g})",
+            )
+        return first, var_out
 
 
 class AffineConstantEstimator(OpEstimator):

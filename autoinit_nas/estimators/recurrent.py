@@ -228,8 +228,8 @@ class RecurrentEstimator(WeightedLayerEstimator):
                 "gain", self._signature(), (input_var, share, self.signal_variance),
                 lambda: self._solve_gain(input_var, share),
             )
-            self.weight_plan["cell.recurrent_kernel"] = (
-                gain / units, units, int(cell.recurrent_kernel.shape[-1]),
+            self.plan_weight(
+                "cell.recurrent_kernel", gain / units, units, int(cell.recurrent_kernel.shape[-1])
             )
         gain = self.weight_plan["cell.recurrent_kernel"][0] * units
         shape = self.input_shapes[0] if self.input_shapes else None
@@ -314,6 +314,7 @@ class BidirectionalEstimator(WeightedLayerEstimator):
                 )
             estimator = estimator_class(sub_layer, self.estimator_config, self.signal_variance)
             estimator.cache = self.cache
+            estimator.diagnostics = self.diagnostics
             self.directions[name] = estimator
         return self.directions[name]
 

@@ -64,6 +64,12 @@ class EstimatorRegistry:
         from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
 
         self.mapping = builtin_estimators()
+        if custom_estimators is not None and not isinstance(custom_estimators, dict):
+            raise TypeError(
+                "`custom_distribution_estimators` must be a dict mapping layer classes to "
+                "LayerOutputDistributionEstimator subclasses. "
+                f"Received: {custom_estimators!r} of type {type(custom_estimators).__name__}"
+            )
         for layer_class, estimator_class in (custom_estimators or {}).items():
             if not isinstance(layer_class, type):
                 raise TypeError(

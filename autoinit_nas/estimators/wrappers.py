@@ -27,6 +27,7 @@ class TimeDistributedEstimator(WeightedLayerEstimator):
             estimator_class = estimator_class or PassThroughEstimator
             self._inner = estimator_class(wrapped, self.estimator_config, self.signal_variance)
             self._inner.cache = self.cache
+            self._inner.diagnostics = self.diagnostics
             self._inner.registry = registry
         return self._inner
 
