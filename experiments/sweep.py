@@ -297,7 +297,9 @@ class KerasTunerEngine:
                 max_trials=spec.trials,
                 hyperparameters=keras_tuner_hyperparameters(spec.hyperparameters),
                 tune_new_entries=True,
-                seed=spec.seed,
+                # keras-tuner treats seed 0 as "no seed" (``seed or random``), so
+                # shift by one: every --seed, 0 included, fixes the architectures.
+                seed=spec.seed + 1,
                 max_consecutive_failed_trials=None,  # diverged candidates are data, not failures
                 directory=os.path.dirname(context.store),
                 project_name=os.path.basename(context.store),

@@ -144,3 +144,17 @@ def test_interrupted_trial_reruns_with_its_hyperparameters(tmp_path, capsys, mon
     assert not table.duplicated(["trial_id", "arm"]).any() and len(table) == 6
     rerun = table[table["trial_id"] == "1"].iloc[0]
     assert rerun["hp_activation"] == calls[1]["activation"] and rerun["hp_learning_rate"] == calls[1]["learning_rate"]
+
+
+def test_seed_zero_fixes_the_sampled_architectures(tmp_path, capsys):
+    # keras-tuner reads seed 0 as "no seed"; the sweep must not.
+    options = ["--space", "mlp", "--data", "wine", "--epochs", "1", "--init", "default", "--limit", "60",
+               "--trials", "3", "--seed", "0", "--hp", "units=8", "--hp", "normalization=none"]
+    sampled = []
+    for run in ("first", "second"):
+        assert cli.main(["sweep", *options, "--out", str(tmp_path / run)]) == 0
+        table = trials_table(str(tmp_path / run)).sort_values("trial_id")
+        hp_columns = sorted(column for column in table.columns if column.startswith("hp_"))
+        sampled.append(table[hp_columns].astype(str).values.tolist())
+    capsys.readouterr()
+    assert sampled[0] == sampled[1]
