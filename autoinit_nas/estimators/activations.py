@@ -16,8 +16,11 @@ it. It picks, per function:
 * glu halves its last axis, a * sigmoid(b), with a and b independent:
   E = E[a] E[sigmoid(b)], E[y^2] = E[a^2] E[sigmoid(b)^2].
 
-Every function is evaluated through Keras, so the maths always matches what the
-layer computes.
+Keras's own activations are evaluated by float64 numpy twins
+(``NUMPY_ACTIVATIONS``, each checked against Keras on every backend in
+tests/core/test_reliability.py), so estimates, and hence seeded weights, are
+the same on TensorFlow, JAX and PyTorch; any other function is evaluated
+through Keras, so the maths always matches what the layer computes.
 """
 
 import contextlib
