@@ -50,7 +50,7 @@ import pytest
 
 from autoinit_nas import AutoInit
 from autoinit_nas.core.cache import EstimateCache
-from autoinit_nas.estimators.recurrent import simulate_cell
+from autoinit_nas.estimators.recurrent import RecurrentDrive, simulate_cell
 from autoinit_nas.estimators.registry import EstimatorRegistry
 from tests.estimators.montecarlo import (
     SEED_ROWS_UNITS,
@@ -72,30 +72,10 @@ def _sigmoid(x):
 NUMPY = {"tanh": np.tanh, "sigmoid": _sigmoid, "relu": lambda x: np.maximum(x, 0.0)}
 
 
-class _GaussianProcess:
-    """Zero-mean drives with covariance gain * E[s_t s_t'] over a population source s.
-
-    Built one step at a time: when the source at step t is known, row t of
-    the Cholesky factor of gain * C follows from rows < t, so a drive that is
-    causal in its source needs one pass. ``count`` independent drives (gates)
-    share the covariance, each with its own white noise.
-    """
-
-    def __init__(self, gain, steps, chains, count, rng):
-        self.gain = gain
-        self.factor = np.zeros((steps, steps))
-        self.sources = np.zeros((steps, chains))
-        self.noise = rng.standard_normal((count, steps, chains))
-
-    def step(self, t, source):
-        self.sources[t] = source
-        row = self.gain * (self.sources[: t + 1] @ source) / source.size
-        known = self.factor[:t, :t]
-        head = np.linalg.lstsq(known, row[:t], rcond=None)[0] if t else np.zeros(0)
-        self.factor[t, :t] = head
-        self.factor[t, t] = math.sqrt(max(row[t] - float(head @ head), 0.0))
-        weights = self.factor[t, : t + 1]
-        return np.einsum("s,gsc->gc", weights, self.noise[:, : t + 1])
+# The Gaussian-process drive is the estimator's own (RecurrentDrive); what this
+# reference adds is an independent loop over the cell equations and the
+# time-constant input offset, checked against the real Keras cells below.
+_GaussianProcess = RecurrentDrive
 
 
 def dynamic_mean_field(kind, input_var, gain, steps, activation="tanh",
