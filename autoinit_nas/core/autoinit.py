@@ -1,15 +1,19 @@
 """AutoInit: data-free, topology-aware weight initialization for Keras 3 models."""
 
 import random
+import warnings
 
 import keras
 
-from autoinit_nas.core import graph, loading, weights
+from autoinit_nas.core import graph, loading, probe, weights
 from autoinit_nas.core.cache import GLOBAL_CACHE
 from autoinit_nas.core.config import validate_mapping, validate_moment, validate_weight_init_config
-from autoinit_nas.core.sanitize import Diagnostics, checked_moments
+from autoinit_nas.core.sanitize import AutoInitWarning, Diagnostics, checked_moments
 from autoinit_nas.estimators.base import PassThroughEstimator, WeightedLayerEstimator
 from autoinit_nas.estimators.registry import EstimatorRegistry
+
+PROPAGATIONS = ("probe", "scalar")
+
 
 class AutoInit:
     """Initialize a Keras model so every weighted layer outputs unit variance.
@@ -50,6 +54,14 @@ class AutoInit:
             (may also be given to ``initialize_model``).
         cache: an ``EstimateCache`` for expensive estimates (default: the
             process-wide one).
+        propagation: "probe" (default): a batch of synthetic Gaussian noise
+            with the input moments flows through the model as it is
+            initialized, and each layer's last linear map is scaled for the
+            variance measured on it (``autoinit_nas.core.probe``); exact for
+            pooling, global pooling, depth and any activation, still without
+            data. "scalar": the paper's propagation of one mean and variance
+            per tensor (reproduces the paper). A model the probe cannot run
+            through falls back to "scalar" with a warning.
     """
 
     def __init__(
@@ -61,6 +73,7 @@ class AutoInit:
         signal_variance=1.0,
         custom_objects=None,
         cache=None,
+        propagation="probe",
     ):
         self.weight_init_config = validate_weight_init_config(weight_init_config)
         self.input_data_mean = self._validate_input_moments("input_data_mean", input_data_mean)
@@ -75,6 +88,12 @@ class AutoInit:
                 f"or None. Received: {cache!r} of type {type(cache).__name__}"
             )
         self.cache = GLOBAL_CACHE if cache is None else cache
+        if propagation not in PROPAGATIONS:
+            raise ValueError(
+                f"`propagation` must be one of {list(PROPAGATIONS)}. "
+                f"Received: propagation={propagation!r}"
+            )
+        self.propagation = propagation
         self.mean_var_estimates = {}
         self.unsupported_layers = []
         self.model = None
@@ -172,8 +191,9 @@ class AutoInit:
         estimators = {}
         diagnostics = Diagnostics()
         self.unsupported_layers = []
+        custom_classes = set(self.custom_distribution_estimators.values())
 
-        def visit(node, key, moments_in):
+        def estimator_for(node, key):
             operation = node.operation
             estimator = estimators.get(id(operation))
             if estimator is None:
@@ -181,7 +201,10 @@ class AutoInit:
                 if estimator_class is None:
                     estimator_class = PassThroughEstimator
                     self.unsupported_layers.append(key)
-                    diagnostics.record_unsupported(operation.name, type(operation).__name__)
+                    diagnostics.record_unsupported(
+                        operation.name, type(operation).__name__,
+                        measured=self.propagation == "probe",
+                    )
                 estimator = estimator_class(operation, self.weight_init_config, self.signal_variance)
                 estimator.cache = self.cache
                 estimator.registry = self.registry
@@ -191,21 +214,67 @@ class AutoInit:
             estimator.input_tensors = graph.signal_tensors(node)
             estimator.input_shapes = [tuple(tensor.shape) for tensor in estimator.input_tensors]
             estimator.output_shapes = [tuple(tensor.shape) for tensor in node.outputs]
-            means_in = [float(mean) for mean, _ in moments_in]
-            vars_in = [float(var) for _, var in moments_in]
+            return estimator
+
+        def estimate(estimator, node, key, means_in, vars_in):
+            means_in = [float(mean) for mean in means_in]
+            vars_in = [float(var) for var in vars_in]
             try:
                 result = estimator.estimate(means_in, vars_in)
             except Exception as error:
                 if hasattr(error, "add_note"):
                     error.add_note(
                         f"(raised by {type(estimator).__name__}.estimate for layer '{key}' of "
-                        f"class {type(operation).__name__}, input moments "
+                        f"class {type(node.operation).__name__}, input moments "
                         f"{list(zip(means_in, vars_in))})"
                     )
                 raise
             return checked_moments(result, type(estimator).__name__, key, len(node.outputs), diagnostics)
 
-        _, entries = graph.walk(model, self._input_moments(len(graph.graph_of(model)[0])), visit)
+        input_moments = self._input_moments(len(graph.graph_of(model)[0]))
+        if self.propagation == "probe":
+            def estimate_if_needed(estimator, node, key, means_in, vars_in):
+                # The probe measures every layer itself; only estimators that
+                # choose weights, and users' own (whose contract is to be
+                # called), need to run.
+                if isinstance(estimator, WeightedLayerEstimator) or type(estimator) in custom_classes:
+                    return estimate(estimator, node, key, means_in, vars_in)
+                return None
+
+            config = self.weight_init_config
+            base_seed = config["seed"]
+            if base_seed is None:
+                base_seed = random.SystemRandom().randrange(2**31)
+            probe_seed = next(
+                (seed for seed in (config["sampling_seed"], config["seed"]) if seed is not None), 0
+            )
+            try:
+                entries = probe.ProbePropagation(
+                    model, estimator_for, estimate_if_needed, input_moments, config,
+                    self.signal_variance, diagnostics,
+                ).run(base_seed, probe_seed)
+            except probe.ProbeUnavailable as reason:
+                warnings.warn(
+                    AutoInitWarning(
+                        f"Probe propagation is not possible for model '{model.name}': {reason}. "
+                        "Falling back to scalar propagation for this model.",
+                        cause="probe_unavailable",
+                    ),
+                    stacklevel=4,
+                )
+            else:
+                diagnostics.emit(stacklevel=4)
+                return entries
+            estimators.clear()
+            self.unsupported_layers = []
+
+        def visit(node, key, moments_in):
+            estimator = estimator_for(node, key)
+            return estimate(
+                estimator, node, key, [m for m, _ in moments_in], [v for _, v in moments_in]
+            )
+
+        _, entries = graph.walk(model, input_moments, visit)
         self._apply_weights(estimators)
         diagnostics.emit(stacklevel=4)
         return entries

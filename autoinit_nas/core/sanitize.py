@@ -121,14 +121,18 @@ class Diagnostics:
         if (layer, detail) not in entries:
             entries.append((layer, detail))
 
-    def record_unsupported(self, layer_name, class_name, stacklevel=5):
+    def record_unsupported(self, layer_name, class_name, stacklevel=5, measured=False):
         if class_name in self._unsupported:
             return
         self._unsupported.add(class_name)
+        effect = (
+            "probe propagation measures what it does, but its own weights (if any) keep their "
+            "initializer" if measured else "its input mean and variance pass through unchanged"
+        )
         warnings.warn(
             AutoInitWarning(
-                f"No estimator for layer '{layer_name}' of class {class_name}; its input "
-                "mean and variance pass through unchanged. Register one with AutoInit("
+                f"No estimator for layer '{layer_name}' of class {class_name}; {effect}. "
+                "Register one with AutoInit("
                 f"custom_distribution_estimators={{{class_name}: ...}}).",
                 cause="unsupported",
                 layers=(layer_name,),

@@ -39,34 +39,57 @@ def draw(distribution, variance, shape, seed):
     numpy draws the same values on every backend and platform, so a seed fixes
     the weights everywhere.
     """
+    shape = tuple(int(dim) for dim in shape)
+    return scale_draw(distribution, unit_draw(distribution, shape, seed), variance, shape)
+
+
+def unit_draw(distribution, shape, seed):
+    """What ``draw`` draws from ``seed`` before scaling: ``scale_draw`` of it at any variance is ``draw``.
+
+    Lets a caller that rescales a weight (probe propagation) redraw it at a
+    new variance with one multiplication, bit-identical to a fresh ``draw``.
+    """
     rng = np.random.default_rng(seed)
     shape = tuple(int(dim) for dim in shape)
-    std = math.sqrt(max(float(variance), 0.0))
     if distribution == "truncated_normal":
         values = rng.standard_normal(shape, dtype=np.float32)
         outside = np.abs(values) > 2.0
         while outside.any():
             values[outside] = rng.standard_normal(int(outside.sum()), dtype=np.float32)
             outside = np.abs(values) > 2.0
-        values *= np.float32(std / TRUNCATED_NORMAL_STD)
         return values
     if distribution == "untruncated_normal":
-        values = rng.standard_normal(shape, dtype=np.float32)
-        values *= np.float32(std)
-        return values
+        return rng.standard_normal(shape, dtype=np.float32)
     if distribution == "uniform":
-        limit = math.sqrt(3.0) * std
-        return rng.uniform(-limit, limit, size=shape).astype(np.float32)
+        # Generator.uniform(low, high) computes low + (high - low) * U[0, 1).
+        return rng.random(size=shape)
     if distribution == "orthogonal":
         rows = math.prod(shape[:-1]) if len(shape) > 1 else 1
         cols = shape[-1] if shape else 1
         gaussian = rng.standard_normal((max(rows, cols), min(rows, cols)))
         q, r = np.linalg.qr(gaussian)
         q *= np.sign(np.diag(r))
-        if rows < cols:
-            q = q.T
+        return q.T if rows < cols else q
+    raise ValueError(
+        f"`distribution` must be one of {list(DISTRIBUTIONS)}. Received: distribution={distribution!r}"
+    )
+
+
+def scale_draw(distribution, unit, variance, shape):
+    """``unit_draw``'s values scaled to ``variance``, float32, in ``shape``."""
+    std = math.sqrt(max(float(variance), 0.0))
+    if distribution == "truncated_normal":
+        return unit * np.float32(std / TRUNCATED_NORMAL_STD)
+    if distribution == "untruncated_normal":
+        return unit * np.float32(std)
+    if distribution == "uniform":
+        limit = math.sqrt(3.0) * std
+        return (-limit + (limit - -limit) * unit).astype(np.float32)
+    if distribution == "orthogonal":
+        rows = math.prod(shape[:-1]) if len(shape) > 1 else 1
+        cols = shape[-1] if shape else 1
         gain = std * math.sqrt(max(rows, cols))
-        return (gain * q).astype(np.float32).reshape(shape)
+        return (gain * unit).astype(np.float32).reshape(shape)
     raise ValueError(
         f"`distribution` must be one of {list(DISTRIBUTIONS)}. Received: distribution={distribution!r}"
     )
@@ -115,7 +138,7 @@ def weight_seeds(base_seed, count):
     return [int(value) & 0x7FFFFFFF for value in states[:count]]
 
 
-def _variable(owner, attribute):
+def weight_variable(owner, attribute):
     # Dense exposes `kernel` as a property over `_kernel`; assign the variable.
     variable = getattr(owner, "_" + attribute, None)
     if not isinstance(variable, keras.Variable):
@@ -128,6 +151,41 @@ def _variable(owner, attribute):
     return variable
 
 
+def assign_weight(estimator, attribute, distribution, seed, constrain_weights, unit=None,
+                  zero_biases=True):
+    """Draw weight ``attribute`` of ``estimator``'s plan from ``seed``, assign it, zero its biases.
+
+    Also leaves an ``AutoInitInitializer`` (and with ``constrain_weights`` a
+    ``CenteredUnitNorm``) on the layer, so a rebuilt copy draws the same
+    values. Calling it again with the same seed after the plan's variance
+    changed redraws the same directions at the new scale; pass ``unit``
+    (``unit_draw`` of this seed and shape) to skip drawing it again, and
+    ``zero_biases=False`` when they are zero already.
+    """
+    variance = estimator.weight_plan[attribute][0]
+    owner, name = estimator.weight_owner(attribute)
+    variable = weight_variable(owner, name)
+    shape = tuple(variable.shape)
+    initializer = AutoInitInitializer(distribution, variance, seed)
+    if unit is None:
+        unit = unit_draw(distribution, shape, initializer.seed)
+    value = scale_draw(distribution, unit, variance, shape)
+    if constrain_weights:
+        fan = math.prod(shape[:-1]) if len(shape) > 1 else 1
+        constraint = CenteredUnitNorm(gain=math.sqrt(variance * fan))
+        value = constraint(value)
+        variable.constraint = constraint
+        setattr(owner, name + "_constraint", constraint)
+    variable.assign(value)
+    init_owner, init_attribute = estimator.initializer_attribute(attribute)
+    setattr(init_owner, init_attribute, initializer)
+    for bias_name in estimator.bias_attributes if zero_biases else ():
+        bias = getattr(owner, bias_name, None)
+        if isinstance(bias, keras.Variable):
+            bias.assign(keras.ops.zeros(bias.shape, dtype=bias.dtype))
+            setattr(owner, bias_name + "_initializer", keras.initializers.Zeros())
+
+
 def apply_plan(estimator, distribution, seeds, constrain_weights):
     """Draw and assign every weight in ``estimator.weight_plan``; zero its biases.
 
@@ -135,26 +193,7 @@ def apply_plan(estimator, distribution, seeds, constrain_weights):
     Returns the number of weights assigned.
     """
     assigned = 0
-    for attribute, (variance, _fan_in, _fan_out) in estimator.weight_plan.items():
-        owner, name = estimator.weight_owner(attribute)
-        variable = _variable(owner, name)
-        shape = tuple(variable.shape)
-        initializer = AutoInitInitializer(distribution, variance, next(seeds))
-        value = draw(distribution, variance, shape, initializer.seed)
-        if constrain_weights:
-            fan = math.prod(shape[:-1]) if len(shape) > 1 else 1
-            constraint = CenteredUnitNorm(gain=math.sqrt(variance * fan))
-            value = constraint(value)
-            variable.constraint = constraint
-            setattr(owner, name + "_constraint", constraint)
-        variable.assign(value)
-        init_owner, init_attribute = estimator.initializer_attribute(attribute)
-        setattr(init_owner, init_attribute, initializer)
+    for attribute in estimator.weight_plan:
+        assign_weight(estimator, attribute, distribution, next(seeds), constrain_weights)
         assigned += 1
-        bias_owner = owner
-        for bias_name in estimator.bias_attributes:
-            bias = getattr(bias_owner, bias_name, None)
-            if isinstance(bias, keras.Variable):
-                bias.assign(keras.ops.zeros(bias.shape, dtype=bias.dtype))
-                setattr(bias_owner, bias_name + "_initializer", keras.initializers.Zeros())
     return assigned

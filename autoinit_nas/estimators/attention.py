@@ -174,6 +174,7 @@ class MultiHeadAttentionEstimator(_AttentionBase, WeightedLayerEstimator):
     (sigmoid EinsumDense on the query) multiplies E[o^2] by E[g^2].
     """
 
+    probe_weight = "_output_dense.kernel"
     method = "exact (attention weights sampled)"
 
     def _projection(self, name, tensor, means_in, vars_in):

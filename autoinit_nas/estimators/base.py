@@ -58,6 +58,10 @@ class LayerOutputDistributionEstimator:
     # How the estimate is computed (shown in the supported-layers table):
     # "exact", "quadrature", "sampled", or a short qualified phrase.
     method = "custom"
+    # Significant digits of the input moments in memo keys. Probe propagation
+    # lowers it to 2: its measured moments differ in every candidate, and the
+    # probe corrects the scales that matter afterwards.
+    memo_digits = 6
 
     def __init__(self, layer, estimator_config=None, signal_variance=1.0):
         self.layer = layer
@@ -88,14 +92,14 @@ class LayerOutputDistributionEstimator:
     def memoized(self, name, signature, moments, compute):
         """Memoize ``compute()`` under (estimator, layer signature, moments).
 
-        ``moments`` are rounded to six significant digits, so estimates for
-        nearly identical inputs are computed once per process.
+        ``moments`` are rounded to ``memo_digits`` (6) significant digits, so
+        estimates for nearly identical inputs are computed once per process.
         """
         key = (
             type(self).__name__,
             name,
             signature,
-            tuple(round_moment(value) for value in moments),
+            tuple(round_moment(value, self.memo_digits) for value in moments),
             self.estimator_config["monte_carlo_samples"],
             self.estimator_config["recurrent_monte_carlo_samples"],
             self.sampling_seed(),
@@ -221,6 +225,34 @@ class WeightedLayerEstimator(LayerOutputDistributionEstimator):
         count = fan_in if centred_count is None else max(int(centred_count), fan_in)
         shrink = (count - fan_in) / (count - 1) if count > 1 else 0.0
         return var + mean * mean * shrink
+
+    # Probe propagation (``AutoInit(propagation="probe")``) measures the
+    # layer's output on the probe batch and rescales this weight, which scales
+    # the pre-activation output linearly (biases are zero), to make the
+    # measured variance signal_variance exactly. None: the layer keeps the
+    # scale its estimate chose. With ``probe_bypasses_activation`` the layer's
+    # ``activation`` attribute is applied after the linear map (Dense, Conv),
+    # and is bypassed while measuring.
+    probe_weight = None
+    probe_bypasses_activation = False
+    # An estimator may define ``run_on_probe(self, inputs, rng)``: the layer's
+    # training-mode outputs (numpy arrays) for probe inputs (numpy arrays),
+    # computed faster than an eager call (recurrent layers), drawing any
+    # randomness from the numpy Generator ``rng``; or None to call the layer.
+
+    def probe_target(self):
+        """(weight attribute, layer whose ``activation`` to bypass or None), or None.
+
+        Example:
+            >>> import keras
+            >>> from autoinit_nas.estimators.core import DenseEstimator
+            >>> layer = keras.layers.Dense(2, activation="relu")
+            >>> DenseEstimator(layer).probe_target() == ("kernel", layer)
+            True
+        """
+        if self.probe_weight is None:
+            return None
+        return self.probe_weight, (self.layer if self.probe_bypasses_activation else None)
 
     # Weight attribute -> the layer attribute holding its initializer, where
     # the name is not simply "<weight>_initializer".

@@ -48,6 +48,8 @@ class ConvEstimator(WeightedLayerEstimator):
     static shape). The activation then sees N(0, signal_variance) on average.
     """
 
+    probe_weight = "kernel"
+    probe_bypasses_activation = True
     method = "exact"
 
     def estimate(self, means_in, vars_in):
@@ -70,6 +72,8 @@ class DepthwiseConvEstimator(WeightedLayerEstimator):
     with the same border correction as ``ConvEstimator``.
     """
 
+    probe_weight = "kernel"
+    probe_bypasses_activation = True
     method = "exact"
 
     initializer_attributes = {"kernel": "depthwise_initializer"}
@@ -99,6 +103,8 @@ class SeparableConvEstimator(WeightedLayerEstimator):
     N(0, sv).
     """
 
+    probe_weight = "pointwise_kernel"
+    probe_bypasses_activation = True
     method = "exact"
     initializer_attributes = {
         "depthwise_kernel": "depthwise_initializer",
@@ -155,6 +161,8 @@ class ConvTransposeEstimator(WeightedLayerEstimator):
     Unknown spatial sizes use k / stride.
     """
 
+    probe_weight = "kernel"
+    probe_bypasses_activation = True
     method = "exact"
 
     def estimate(self, means_in, vars_in):

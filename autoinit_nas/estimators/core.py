@@ -21,6 +21,8 @@ class DenseEstimator(WeightedLayerEstimator):
     activation, that the pre-activation is Gaussian (a sum of fan_in terms).
     """
 
+    probe_weight = "kernel"
+    probe_bypasses_activation = True
     method = "exact (activation: closed form or quadrature)"
 
     def estimate(self, means_in, vars_in):
@@ -63,6 +65,8 @@ class EinsumDenseEstimator(WeightedLayerEstimator):
     layer's activation on N(0, signal_variance).
     """
 
+    probe_weight = "kernel"
+    probe_bypasses_activation = True
     method = "exact"
 
     def estimate(self, means_in, vars_in):

@@ -17,6 +17,7 @@ class EmbeddingEstimator(WeightedLayerEstimator):
     change the values.
     """
 
+    probe_weight = "embeddings"
     method = "exact"
     bias_attributes = ()
 

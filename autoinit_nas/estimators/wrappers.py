@@ -42,6 +42,13 @@ class TimeDistributedEstimator(WeightedLayerEstimator):
             self.weight_plan[f"layer.{attribute}"] = plan
         return result
 
+    def probe_target(self):
+        target = self.inner().probe_target() if hasattr(self.inner(), "probe_target") else None
+        if target is None:
+            return None
+        attribute, activation_owner = target
+        return "layer." + attribute, activation_owner
+
     def initializer_attribute(self, attribute):
         owner, name = self.weight_owner(attribute)
         inner = self.inner()

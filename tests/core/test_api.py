@@ -94,7 +94,7 @@ def test_unbuilt_sequential_says_how_to_fix():
 def test_sequential_built_later_is_accepted():
     model = keras.Sequential([keras.layers.Dense(64, activation="tanh"), keras.layers.Dense(64)])
     model.build((None, 10))
-    _, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(model, return_estimates=True)
+    _, estimates = AutoInit(propagation="scalar", weight_init_config={"seed": 0}).initialize_model(model, return_estimates=True)
     assert estimates[model.layers[-1].name] == pytest.approx((0.0, 1.0))
 
 
@@ -114,7 +114,7 @@ class Residual(keras.Model):
 def test_subclassed_model_is_traced_and_initialized():
     model = Residual()
     model(np.zeros((1, 128), "float32"))
-    initialized, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(
+    initialized, estimates = AutoInit(propagation="scalar", weight_init_config={"seed": 0}).initialize_model(
         model, return_estimates=True
     )
     assert initialized is model
@@ -124,7 +124,7 @@ def test_subclassed_model_is_traced_and_initialized():
     assert 0.8 <= out.var() <= 1.25  # 4 SE of a width-64 head: sqrt(2/64) ~ 0.18
     # Tracing again reuses the cached trace: no new nodes on the layers.
     nodes = len(model.first._inbound_nodes)
-    AutoInit().initialize_model(model)
+    AutoInit(propagation="scalar").initialize_model(model)
     assert len(model.first._inbound_nodes) == nodes
 
 
@@ -132,7 +132,7 @@ def test_subclassed_model_inside_a_functional_model():
     block = Residual(width=64, name="block")
     inputs = keras.Input((64,))
     model = keras.Model(inputs, keras.layers.Dense(32, name="out")(block(inputs)))
-    _, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(model, return_estimates=True)
+    _, estimates = AutoInit(propagation="scalar", weight_init_config={"seed": 0}).initialize_model(model, return_estimates=True)
     assert f"block/{block.head.name}" in estimates
     assert estimates["out"] == pytest.approx((0.0, 1.0))
 
@@ -162,12 +162,13 @@ def test_unbuilt_subclassed_model_says_how_to_fix():
 def test_per_input_moments_for_multi_input_models():
     model = models.multi_io()
     _, estimates = AutoInit(
+        propagation="scalar",
         weight_init_config={"seed": 0}, input_data_mean=[1.0, 0.0], input_data_var=[3.0, 1.0]
     ).initialize_model(model, return_estimates=True)
     assert estimates["left"] == (1.0, 3.0)
     assert estimates["right"] == (0.0, 1.0)
     with pytest.raises(ValueError, match="2 inputs"):
-        AutoInit(input_data_mean=[0.0, 0.0, 0.0]).initialize_model(models.multi_io())
+        AutoInit(propagation="scalar", input_data_mean=[0.0, 0.0, 0.0]).initialize_model(models.multi_io())
 
 
 # --- estimates naming ---------------------------------------------------------
@@ -192,7 +193,7 @@ def test_shared_layer_scale_is_chosen_at_first_call():
     doubled = keras.layers.Add()([first, first])
     second = shared(doubled)
     model = keras.Model(inputs, second)
-    _, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(model, return_estimates=True)
+    _, estimates = AutoInit(propagation="scalar", weight_init_config={"seed": 0}).initialize_model(model, return_estimates=True)
     # The Add of two copies of a unit-variance tensor is predicted at variance 2
     # (independence); the second call reuses the first call's scale.
     assert estimates["shared@0"] == pytest.approx((0.0, 1.0))
@@ -224,10 +225,10 @@ def test_readme_custom_layer_example_runs_unchanged():
     custom_objects = {"MyCustomLayer": MyCustomLayer}
     custom_distribution_estimators = {MyCustomLayer: MyCustomOutputDistributionEstimator}
 
-    training_model = AutoInit(custom_distribution_estimators=custom_distribution_estimators).initialize_model(
+    training_model = AutoInit(propagation="scalar", custom_distribution_estimators=custom_distribution_estimators).initialize_model(
         training_model, custom_objects=custom_objects
     )
-    _, estimates = AutoInit(custom_distribution_estimators=custom_distribution_estimators).initialize_model(
+    _, estimates = AutoInit(propagation="scalar", custom_distribution_estimators=custom_distribution_estimators).initialize_model(
         training_model.to_json(), return_estimates=True, custom_objects=custom_objects
     )
     custom = [name for name in estimates if name.startswith("my_custom_layer")][0]
@@ -244,14 +245,14 @@ def test_estimator_lookup_follows_the_mro():
 
     inputs = keras.Input((16,))
     model = keras.Model(inputs, WideDense(16, name="wide")(inputs))
-    _, estimates = AutoInit().initialize_model(model, return_estimates=True)
+    _, estimates = AutoInit(propagation="scalar").initialize_model(model, return_estimates=True)
     assert estimates["wide"] == pytest.approx((0.0, 1.0))  # handled as a Dense
 
     class SubWide(WideDense):
         pass
 
     model = keras.Model(inputs, SubWide(16, name="sub")(inputs))
-    _, estimates = AutoInit(custom_distribution_estimators={WideDense: Quadrupling}).initialize_model(
+    _, estimates = AutoInit(propagation="scalar", custom_distribution_estimators={WideDense: Quadrupling}).initialize_model(
         model, return_estimates=True
     )
     assert estimates["sub"] == pytest.approx((0.0, 4.0))  # nearest registered ancestor wins
@@ -283,7 +284,7 @@ def test_unsupported_layer_warns_once_per_class_and_passes_through():
     model = keras.Model(inputs, keras.layers.Dense(8)(hidden))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        autoinit = AutoInit(input_data_var=3.0)
+        autoinit = AutoInit(propagation="scalar", input_data_var=3.0)
         _, estimates = autoinit.initialize_model(model, return_estimates=True)
     messages = [str(w.message) for w in caught if "No estimator" in str(w.message)]
     assert len(messages) == 1

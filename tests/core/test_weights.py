@@ -81,7 +81,7 @@ def test_biases_are_zero():
 
 
 def test_initializer_attributes_reproduce_the_model():
-    model = AutoInit(weight_init_config={"seed": 4}).initialize_model(mlp())
+    model = AutoInit(propagation="scalar", weight_init_config={"seed": 4}).initialize_model(mlp())
     kernel_config = model.get_layer("dense_0").get_config()["kernel_initializer"]
     assert kernel_config["class_name"] == "AutoInitInitializer"
     assert kernel_config["config"]["variance"] == pytest.approx(1.0 / 128)
@@ -126,7 +126,7 @@ def test_config_path_draws_each_kernel_once_and_restores_unhandled_initializers(
 
 
 def test_constrain_weights_attaches_and_applies_centered_unit_norm():
-    model = AutoInit(weight_init_config={"seed": 2, "constrain_weights": True}).initialize_model(mlp())
+    model = AutoInit(propagation="scalar", weight_init_config={"seed": 2, "constrain_weights": True}).initialize_model(mlp())
     layer = model.get_layer("dense_1")
     assert isinstance(layer.kernel_constraint, CenteredUnitNorm)
     kernel = values(layer.kernel)

@@ -9,6 +9,11 @@ read off the measurement itself. Deviations of successive weighted layers add
 as a random walk in log-variance (each layer's weights were scaled for the
 predicted, not the realized, input). Add the sampling error of the variance
 over batch x units and allow four combined standard errors.
+
+Probe propagation scales every layer for its realized weights, so the drift
+term drops out; its estimates are read from the probe batch instead, whose
+sampling error is the measurement's scaled by sqrt(measurement batch / probe
+batch) (same distribution, fewer examples).
 """
 
 import math
@@ -18,6 +23,7 @@ import numpy as np
 import pytest
 
 from autoinit_nas import AutoInit
+from autoinit_nas.core import probe as probe_module
 from tests.conftest import to_numpy, variance_standard_error
 
 WIDTH = 512
@@ -48,12 +54,15 @@ def realized_gain_relative_error(values):
     return float(per_unit.std() / math.sqrt(per_unit.size) / per_unit.mean())
 
 
+@pytest.mark.parametrize("propagation", ["probe", "scalar"])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "selu", "sigmoid", "gelu"])
 @pytest.mark.parametrize("normalization", [False, True])
-def test_every_layer_matches(activation, normalization):
+def test_every_layer_matches(activation, normalization, propagation):
     model, estimates = AutoInit(
-        weight_init_config={"seed": 3}, input_data_mean=0.5, input_data_var=2.0
+        weight_init_config={"seed": 3}, input_data_mean=0.5, input_data_var=2.0,
+        propagation=propagation,
     ).initialize_model(build(activation, normalization), return_estimates=True)
+    probe_batch = probe_module.batch_size(model)
     layers, probe = layer_outputs_model(model)
     rng = np.random.default_rng(7)
     batch = (0.5 + math.sqrt(2.0) * rng.standard_normal((2048, WIDTH))).astype("float32")
@@ -61,12 +70,16 @@ def test_every_layer_matches(activation, normalization):
     drift_squared = 0.0
     for layer, output in zip(layers, outputs):
         values = to_numpy(output)
-        if isinstance(layer, keras.layers.Dense):
-            drift_squared += realized_gain_relative_error(values) ** 2
         mean_pred, var_pred = estimates[layer.name]
         var_meas = float(values.var())
         sampling = variance_standard_error(values) / var_meas
-        tolerance = 4 * math.sqrt(drift_squared + sampling**2)
+        if propagation == "scalar":
+            if isinstance(layer, keras.layers.Dense):
+                drift_squared += realized_gain_relative_error(values) ** 2
+            tolerance = 4 * math.sqrt(drift_squared + sampling**2)
+        else:
+            probe_sampling = sampling * math.sqrt(len(values) / probe_batch)
+            tolerance = 4 * math.sqrt(probe_sampling**2 + sampling**2)
         assert abs(math.log(var_meas / var_pred)) <= tolerance, (
             f"{layer.name}: measured variance {var_meas:.4g}, predicted {var_pred:.4g}"
         )

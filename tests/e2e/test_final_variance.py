@@ -42,10 +42,11 @@ def output_variances(model, seed=0):
     return [float(np.var(to_numpy(o))) for o in outputs]
 
 
+@pytest.mark.parametrize("propagation", ["probe", "scalar"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_autoinit_keeps_final_variance_near_one(name):
+def test_autoinit_keeps_final_variance_near_one(name, propagation):
     build, _ = CASES[name]
-    model = AutoInit(weight_init_config={"seed": 0}).initialize_model(build())
+    model = AutoInit(weight_init_config={"seed": 0}, propagation=propagation).initialize_model(build())
     for variance in output_variances(model):
         assert LOW <= variance <= HIGH, f"{name}: final variance {variance:.4g} under AutoInit"
 
@@ -69,11 +70,15 @@ def test_default_init_fails_most_models():
     assert leaving > len(CASES) / 2
 
 
-def test_autoinit_prediction_for_final_layer_is_signal_variance():
-    model, estimates = AutoInit(weight_init_config={"seed": 0}, signal_variance=2.0).initialize_model(
-        models.deep_mlp("tanh", 5), return_estimates=True
-    )
+@pytest.mark.parametrize("propagation", ["probe", "scalar"])
+def test_autoinit_prediction_for_final_layer_is_signal_variance(propagation):
+    model, estimates = AutoInit(
+        weight_init_config={"seed": 0}, signal_variance=2.0, propagation=propagation
+    ).initialize_model(models.deep_mlp("tanh", 5), return_estimates=True)
     head = model.layers[-1].name
-    assert estimates[head] == pytest.approx((0.0, 2.0))
+    if propagation == "scalar":
+        assert estimates[head] == pytest.approx((0.0, 2.0))
+    else:  # measured on the probe, which the head was scaled to
+        assert estimates[head][1] == pytest.approx(2.0, rel=1e-4)
     _, variance, _ = measured_moments(model, np.random.default_rng(0).standard_normal((2048, 256)).astype("float32"))
     assert 1.0 <= variance <= 4.0

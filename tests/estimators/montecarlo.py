@@ -172,6 +172,7 @@ def initialized_outputs(build, input_shape, mean, var, seeds, rng, batch, **auto
     for seed in seeds:
         model, name = build()
         _, estimates = AutoInit(
+            propagation="scalar",
             weight_init_config={**config, "seed": int(seed)},
             input_data_mean=mean,
             input_data_var=var,

@@ -31,7 +31,7 @@ def within_tolerance(predicted, values):
 
 
 def run(model, inputs, mean=0.0, seed=0):
-    model, estimates = AutoInit(weight_init_config={"seed": seed}, input_data_mean=mean).initialize_model(
+    model, estimates = AutoInit(propagation="scalar", weight_init_config={"seed": seed}, input_data_mean=mean).initialize_model(
         model, return_estimates=True
     )
     outputs = to_numpy(model(inputs, training=True))
@@ -69,7 +69,7 @@ def test_parameter_free_attention(layer_class, separate_key):
     model = keras.Model([query, value, key], layer([query, value, key] if separate_key else [query, value]))
     rng = np.random.default_rng(2)
     batch = [rng.standard_normal((BATCH, length, 64)).astype("float32") for length in (16, 32, 32)]
-    model, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(model, return_estimates=True)
+    model, estimates = AutoInit(propagation="scalar", weight_init_config={"seed": 0}).initialize_model(model, return_estimates=True)
     measured = measure_moments(model, batch)
     predicted = estimates["att"]
     values = to_numpy(model(batch))
@@ -95,7 +95,7 @@ def test_projections_get_autoinit_initializers():
     x = keras.Input((10, 32))
     layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=8, name="mha")
     model = keras.Model(x, layer(x, x))
-    AutoInit(weight_init_config={"seed": 0}).initialize_model(model)
+    AutoInit(propagation="scalar", weight_init_config={"seed": 0}).initialize_model(model)
     for dense in (layer._query_dense, layer._key_dense, layer._value_dense, layer._output_dense):
         assert type(dense.kernel_initializer).__name__ == "AutoInitInitializer"
         assert not to_numpy(dense.bias).any()

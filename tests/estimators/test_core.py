@@ -189,7 +189,7 @@ def test_finite_fan_in_model_error(rng, activation, fan_in):
 def test_estimates_cover_the_input_layer_and_dense():
     x = keras.Input((8,))
     y = keras.layers.Dense(4, name="d")(x)
-    _, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(
+    _, estimates = AutoInit(propagation="scalar", weight_init_config={"seed": 0}).initialize_model(
         keras.Model(x, y), return_estimates=True
     )
     assert estimates["d"] == pytest.approx((0.0, 1.0))

@@ -23,7 +23,7 @@ MEAN, VAR = 0.4, 1.7
 
 
 def check(model, inputs, name, model_error=0.0, seed=0, weighted=False):
-    model, estimates = AutoInit(weight_init_config={"seed": seed}, input_data_mean=MEAN,
+    model, estimates = AutoInit(propagation="scalar", weight_init_config={"seed": seed}, input_data_mean=MEAN,
                                 input_data_var=VAR).initialize_model(model, return_estimates=True)
     values = to_numpy(model(inputs, training=True)).reshape(BATCH, -1)
     mean_pred, var_pred = estimates[name]
@@ -91,7 +91,7 @@ def test_time_distributed_dense_is_initialized_like_dense():
     inputs = keras.Input((10, 128))
     wrapped = keras.layers.TimeDistributed(keras.layers.Dense(128, activation="tanh"), name="probe")
     model = keras.Model(inputs, wrapped(inputs))
-    _, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(model, return_estimates=True)
+    _, estimates = AutoInit(propagation="scalar", weight_init_config={"seed": 0}).initialize_model(model, return_estimates=True)
     assert type(wrapped.layer.kernel_initializer).__name__ == "AutoInitInitializer"
     values_per_unit = gaussian_batch((10, 128))
     check(keras.Model(inputs, wrapped(inputs)), values_per_unit, "probe", weighted=True)
@@ -128,7 +128,7 @@ def test_weighted_layers_over_weight_draws(name):
     for seed in range(6):
         inputs = keras.Input(shape)
         model = keras.Model(inputs, make()(inputs))
-        model, estimates = AutoInit(weight_init_config={"seed": seed}, input_data_mean=MEAN,
+        model, estimates = AutoInit(propagation="scalar", weight_init_config={"seed": seed}, input_data_mean=MEAN,
                                     input_data_var=VAR).initialize_model(model, return_estimates=True)
         values = to_numpy(model(batch)).reshape(BATCH, -1)
         variances.append(values.var())

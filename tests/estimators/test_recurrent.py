@@ -50,7 +50,14 @@ import pytest
 
 from autoinit_nas import AutoInit
 from autoinit_nas.core.cache import EstimateCache
-from autoinit_nas.estimators.recurrent import RecurrentDrive, simulate_cell
+from autoinit_nas.estimators.recurrent import (
+    BidirectionalEstimator,
+    GRUEstimator,
+    LSTMEstimator,
+    RecurrentDrive,
+    SimpleRNNEstimator,
+    simulate_cell,
+)
 from autoinit_nas.estimators.registry import EstimatorRegistry
 from tests.estimators.montecarlo import (
     SEED_ROWS_UNITS,
@@ -206,6 +213,7 @@ def measure_layers(cls, return_sequences, mean, var, rng, seeds, batch, zero_rec
     for seed in seeds:
         model, name = build()
         _, estimates = AutoInit(
+            propagation="scalar",
             weight_init_config={"seed": int(seed)}, input_data_mean=mean, input_data_var=var,
         ).initialize_model(model, return_estimates=True)
         predictions.append(estimates[name])
@@ -350,3 +358,62 @@ def test_bidirectional_lstm_concat(rng):
     measured = Measured(outputs, SEED_ROWS_UNITS)
     reference, reference_se = _reference(cells, plans, True, 0.0, 1.0, "concat")
     _check_model_error(measured, predicted, reference, reference_se, "lstm", "Bidirectional LSTM")
+
+
+# --- run_on_probe: the cells in numpy, for probe propagation -------------------
+
+
+def _randomize(layer, inputs, rng):
+    layer(inputs)  # build
+    for weight in layer.weights:
+        weight.assign(0.5 * rng.standard_normal(tuple(weight.shape)).astype("float32"))
+
+
+@pytest.mark.parametrize("make, estimator_class", [
+    (lambda: keras.layers.SimpleRNN(6, go_backwards=True, return_sequences=True), SimpleRNNEstimator),
+    (lambda: keras.layers.GRU(6, return_sequences=True), GRUEstimator),
+    (lambda: keras.layers.GRU(6, reset_after=False, go_backwards=True), GRUEstimator),
+    (lambda: keras.layers.GRU(6, use_bias=False, implementation=1), GRUEstimator),
+    (lambda: keras.layers.LSTM(6, activation="relu", return_sequences=True), LSTMEstimator),
+    (lambda: keras.layers.LSTM(6, implementation=1, unit_forget_bias=False), LSTMEstimator),
+    (lambda: keras.layers.Bidirectional(keras.layers.GRU(6, return_sequences=True)), BidirectionalEstimator),
+    (lambda: keras.layers.Bidirectional(keras.layers.LSTM(6), merge_mode="mul"), BidirectionalEstimator),
+])
+def test_numpy_cells_compute_what_the_layer_computes(make, estimator_class):
+    rng = np.random.default_rng(0)
+    inputs = rng.standard_normal((4, 9, 5)).astype("float32")
+    layer = make()
+    _randomize(layer, inputs, rng)
+    (outputs,) = estimator_class(layer).run_on_probe([inputs], None)
+    np.testing.assert_allclose(outputs, to_numpy(layer(inputs)), atol=1e-5)
+
+
+@pytest.mark.parametrize("make, estimator_class", [
+    (lambda: keras.layers.SimpleRNN(16, dropout=0.4, recurrent_dropout=0.3, return_sequences=True),
+     SimpleRNNEstimator),
+    (lambda: keras.layers.GRU(16, dropout=0.4, return_sequences=True), GRUEstimator),
+    (lambda: keras.layers.GRU(16, dropout=0.4, recurrent_dropout=0.3, implementation=1,
+                              return_sequences=True), GRUEstimator),
+    (lambda: keras.layers.LSTM(16, dropout=0.4, recurrent_dropout=0.3, implementation=1,
+                               return_sequences=True), LSTMEstimator),
+])
+def test_numpy_cells_drop_out_as_keras_does_in_training(make, estimator_class):
+    """Different masks, same distribution: the output second moments agree.
+
+    Each example's mean square is one independent draw (its own masks and
+    input); four standard errors of the difference of the two batch means.
+    """
+    rng = np.random.default_rng(1)
+    batch = 600
+    inputs = rng.standard_normal((batch, 10, 8)).astype("float32")
+    layer = make()
+    _randomize(layer, inputs, rng)
+    ours = estimator_class(layer).run_on_probe([inputs], np.random.default_rng(2))[0]
+    theirs = to_numpy(layer(inputs, training=True))
+    per_example = [np.mean(values.reshape(batch, -1) ** 2, axis=1) for values in (ours, theirs)]
+    difference = per_example[0].mean() - per_example[1].mean()
+    error = math.sqrt(sum(values.var() / batch for values in per_example))
+    assert abs(difference) <= 4 * error
+    # Dropout is really applied: without it the second moment differs.
+    plain = estimator_class(layer).run_on_probe([inputs], None)[0]
+    assert abs(np.mean(plain**2) - per_example[1].mean()) > 4 * error

@@ -749,7 +749,7 @@ def architectures(draw, max_steps=60, max_inputs=3):
 
 @st.composite
 def autoinit_options(draw, cheap=True, inputs=1):
-    """Keyword arguments for ``AutoInit``: every distribution, odd input moments.
+    """Keyword arguments for ``AutoInit``: both propagations, every distribution, odd input moments.
 
     ``cheap`` keeps the Monte Carlo sample counts small (a fuzz example
     checks robustness, not accuracy). With ``inputs`` > 1 the input moments
@@ -768,6 +768,7 @@ def autoinit_options(draw, cheap=True, inputs=1):
         "input_data_mean": draw(_moments([0.0, 0.0, 0.5, -3.0, 1e3], inputs)),
         "input_data_var": draw(_moments([1.0, 1.0, 0.0, 1e-8, 4.0, 1e6], inputs)),
         "signal_variance": draw(st.sampled_from([1.0, 1.0, 0.5, 2.0, 1e-4, 1e4])),
+        "propagation": draw(st.sampled_from(["probe", "probe", "scalar"])),
     }
 
 

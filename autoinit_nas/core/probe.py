@@ -1,0 +1,390 @@
+"""Probe propagation: initialize a model while a batch of synthetic noise flows through it.
+
+The paper's scalar propagation summarizes every tensor by one mean and one
+variance and assumes its elements are independent Gaussians. Where that fails
+(max pooling of rectified inputs, global pooling of per-channel offsets,
+pooling of spatially correlated features, drift of finite-width layers at
+depth, the unstable fixed points of gelu and swish) the errors compound layer
+by layer. Probe propagation keeps the whole joint distribution instead, by
+carrying a sample of it: a batch of synthetic Gaussian noise with the declared
+input mean and variance (no data) is pushed through the graph in the same walk
+order, and each layer is initialized just before the probe reaches it:
+
+1. the probe's values at the layer's inputs are summarized as a scalar mean
+   and variance and handed to the layer's estimator, which plans its
+   weights exactly as in scalar mode: the estimator contract (scalar means
+   and variances in, scalar means and variances out) is kept; memoized
+   sampled estimates use two-digit keys here, so similar candidates share them;
+2. the planned weights are drawn and assigned;
+3. the layer runs on the probe with its activation bypassed, and the weight
+   named by the estimator's ``probe_target()`` (the last linear map: a Dense
+   or Conv kernel, a separable conv's pointwise kernel, an attention output
+   projection, an embedding table) is redrawn from the same seed at the scale
+   that makes the measured pre-activation variance ``signal_variance``
+   (when the layer's probe output holds at least ``RESCALE_ELEMENTS`` values;
+   a narrower layer keeps the scale its estimate chose from the measured input);
+4. the layer's output, activation applied (not a scalar summary), is what the
+   next layers receive.
+
+So the shape of every distribution (rectified, saturated, heavy-tailed), the
+frozen per-channel offsets of the realized weights, spatial correlation, and
+finite-width drift reach every later layer as they are, and each scale is
+chosen for the realized weights before it. Layers without a probe target
+(user layers with weights) keep their estimate's scale, computed from the
+probe's measured input moments, as do recurrent layers (their recurrent
+weights act through a nonlinearity: no single map scales their output);
+the probe runs their cells in numpy (``run_on_probe``), as stepping a
+200-step sequence through an eager Keras layer costs about a second. What the probe
+cannot see: real data's correlations (it is i.i.d. noise with the declared
+moments), and sampling error (the probe's batch is sized so its largest
+tensor holds about ``PROBE_ELEMENTS`` values; the inputs are standardized
+to exactly the declared moments).
+
+Layers run in training mode, as scalar mode predicts: dropout is active
+(from generators seeded by ``sampling_seed``, so weights are reproducible)
+and normalization uses batch statistics; their moving statistics are restored
+afterwards, so the model's state is left as it was apart from its weights.
+
+Example:
+    >>> import keras
+    >>> from autoinit_nas import AutoInit
+    >>> x = keras.Input((16,))
+    >>> h = keras.layers.Dense(32, activation="gelu")(x)
+    >>> model = keras.Model(x, keras.layers.Dense(1, name="head")(h))
+    >>> _, estimates = AutoInit(propagation="probe").initialize_model(model, return_estimates=True)
+    >>> round(estimates["head"][1], 2)
+    1.0
+"""
+
+import itertools
+import math
+
+import keras
+import numpy as np
+
+from autoinit_nas.core import graph, weights
+from autoinit_nas.core.sanitize import VANISHING_RATIO, clamp_weight_variance
+
+# Values per probe tensor the batch size aims for: the largest tensor of the
+# model holds about this many. 2^16 reads a variance to ~1% (i.i.d.) and keeps
+# a probe pass through a small conv net within tens of milliseconds.
+PROBE_ELEMENTS = 2**16
+MIN_BATCH = 2
+MAX_BATCH = 1024
+# A layer is rescaled to its measured variance only when its probe output
+# holds this many values (variance read to ~2%); narrower ones keep their
+# estimate's scale.
+RESCALE_ELEMENTS = 4096
+# Memo-key precision of estimators called with measured moments.
+MEMO_DIGITS = 2
+# Length used for dimensions the model leaves open (variable sequence length).
+UNKNOWN_LENGTH = 16
+# Probe inputs and dropout masks come from this stream of the sampling seed.
+_PROBE_STREAM = 0x70726F6265
+
+
+class ProbeUnavailable(RuntimeError):
+    """The probe cannot run through this model (AutoInit falls back to scalar mode)."""
+
+
+class ProbeValue:
+    """A probe tensor and, computed once when asked, its mean and variance."""
+
+    __slots__ = ("value", "_moments")
+
+    def __init__(self, value, moments=None):
+        self.value = value
+        self._moments = None if moments is None else (float(moments[0]), float(moments[1]))
+
+    @property
+    def moments(self):
+        if self._moments is None:
+            array = np.asarray(keras.ops.convert_to_numpy(self.value), dtype=np.float32)
+            self._moments = (float(array.mean(dtype=np.float64)), float(array.var(dtype=np.float64)))
+        return self._moments
+
+
+def _is_builtin(operation):
+    return type(operation).__module__.startswith("keras.")
+
+
+def _concrete(shape):
+    return tuple(UNKNOWN_LENGTH if dim is None else int(dim) for dim in shape)
+
+
+def _largest_example(model):
+    """The most elements per example of any tensor the model computes (nested models included)."""
+    largest = 1
+    for tensor in graph.graph_of(model)[0]:
+        largest = max(largest, math.prod(_concrete(tensor.shape[1:])))
+    for node in graph.ordered_nodes(model):
+        if graph.is_graph_model(node.operation):
+            largest = max(largest, _largest_example(node.operation))
+        for tensor in node.outputs:
+            largest = max(largest, math.prod(_concrete(tensor.shape[1:])))
+    return largest
+
+
+def batch_size(model):
+    """Probe batch size: about ``PROBE_ELEMENTS`` values in the model's largest tensor."""
+    return int(min(MAX_BATCH, max(MIN_BATCH, PROBE_ELEMENTS // _largest_example(model))))
+
+
+def _vocabulary(model, tensor):
+    """The smallest ``input_dim`` of the Embedding layers reading integer input ``tensor``."""
+    sizes = [
+        int(node.operation.input_dim)
+        for node in graph.ordered_nodes(model)
+        if isinstance(node.operation, keras.layers.Embedding)
+        and any(t is tensor for t in graph.signal_tensors(node))
+    ]
+    if not sizes:
+        raise ProbeUnavailable(
+            f"integer input '{tensor.name}' does not feed an Embedding layer directly, so the "
+            "probe cannot know which token ids are valid"
+        )
+    return min(sizes)
+
+
+def probe_inputs(model, input_moments, batch, seed):
+    """One probe array per model input: N(mean, var) noise, or uniform token ids for Embeddings."""
+    rng = np.random.default_rng([int(seed), _PROBE_STREAM])
+    arrays = []
+    for tensor, (mean, var) in zip(graph.graph_of(model)[0], input_moments):
+        shape = (batch,) + _concrete(tensor.shape[1:])
+        dtype = str(tensor.dtype)
+        if "int" in dtype:
+            arrays.append(rng.integers(0, _vocabulary(model, tensor), size=shape).astype(dtype))
+        elif "float" in dtype:
+            noise = rng.standard_normal(shape)
+            # Exactly the declared moments: no sampling error enters at the inputs.
+            noise = (noise - noise.mean()) / max(noise.std(), 1e-12) * math.sqrt(var) + mean
+            arrays.append(noise.astype(dtype))
+        else:
+            raise ProbeUnavailable(f"input '{tensor.name}' has dtype {dtype}; expected float or int")
+    return [keras.ops.convert_to_tensor(array) for array in arrays]
+
+
+class _SeededGenerators:
+    """Swap a layer's random generators for ones seeded from the probe seed, then restore them.
+
+    Dropout-like layers draw from a ``SeedGenerator`` seeded at construction
+    (randomly unless the user fixed one); the probe's masks must depend on
+    ``sampling_seed`` only, or the weights chosen after them would not be
+    reproducible. ``object.__setattr__`` keeps Keras from tracking the
+    temporary generators as new layer state.
+    """
+
+    def __init__(self, operation, seeds):
+        self.operation = operation
+        self.seeds = seeds
+        self.saved = []
+
+    def __enter__(self):
+        if not isinstance(self.operation, keras.layers.Layer):
+            return self
+        for layer in self.operation._flatten_layers(include_self=True, recursive=True):
+            for attribute in ("seed_generator", "_seed_generator"):
+                current = layer.__dict__.get(attribute)
+                if isinstance(current, keras.random.SeedGenerator):
+                    self.saved.append((layer, attribute, current))
+                    generator = keras.random.SeedGenerator(next(self.seeds))
+                    object.__setattr__(layer, attribute, generator)
+        return self
+
+    def __exit__(self, *exc):
+        for layer, attribute, generator in reversed(self.saved):
+            object.__setattr__(layer, attribute, generator)
+        return False
+
+
+class _BypassedActivation:
+    """Replace ``layer.activation`` by the identity while measuring a pre-activation."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.saved = None
+        self.replaced = False
+
+    def __enter__(self):
+        if self.layer is not None and "activation" in vars(self.layer):
+            self.saved = vars(self.layer)["activation"]
+            object.__setattr__(self.layer, "activation", keras.activations.linear)
+            self.replaced = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.replaced:
+            object.__setattr__(self.layer, "activation", self.saved)
+        return False
+
+
+class ProbePropagation:
+    """One probe pass: initialize ``model``'s layers in walk order; see the module docstring.
+
+    Args:
+        model: a graph model (``graph.is_graph_model``).
+        estimator_for: ``estimator_for(node, key)`` -> the node's estimator,
+            with its shapes set (AutoInit's lookup).
+        estimate: ``estimate(estimator, node, key, means, vars)`` -> checked
+            list of (mean, var) (AutoInit's call with error notes), or None to
+            skip the estimator for this node.
+        input_moments: one declared (mean, var) per model input.
+        config: the validated ``weight_init_config``.
+        signal_variance: the pre-activation variance every rescaled layer gets.
+        diagnostics: the call's ``Diagnostics``.
+    """
+
+    def __init__(self, model, estimator_for, estimate, input_moments, config, signal_variance,
+                 diagnostics):
+        self.model = model
+        self.estimator_for = estimator_for
+        self.estimate = estimate
+        self.input_moments = input_moments
+        self.config = config
+        self.signal_variance = float(signal_variance)
+        self.diagnostics = diagnostics
+        self.applied = {}  # id(estimator) -> set of assigned attributes
+        self.seeds = {}  # (id(estimator), attribute) -> weight seed
+        self.units = {}  # (id(estimator), attribute) -> its unit draw, for rescaling
+        self.weight_count = 0
+
+    def run(self, base_seed, probe_seed):
+        """Initialize every layer; returns {entry name: (mean, var)} measured on the probe."""
+        self.base_seed = int(base_seed)
+        self.mask_seeds = (
+            int(np.random.SeedSequence([int(probe_seed), _PROBE_STREAM, index]).generate_state(1)[0])
+            & 0x7FFFFFFF
+            for index in itertools.count()
+        )
+        self.batch = batch = batch_size(self.model)
+        self.rng = np.random.default_rng([int(probe_seed), _PROBE_STREAM, 1])
+        values = [ProbeValue(v) for v in probe_inputs(self.model, self.input_moments, batch, probe_seed)]
+        saved_state = [
+            (variable, keras.ops.convert_to_numpy(variable))
+            for variable in self.model.non_trainable_variables
+        ]
+        try:
+            _, entries = graph.walk(self.model, values, self.visit)
+        finally:
+            for variable, value in saved_state:
+                variable.assign(value)
+        return {key: probe.moments for key, probe in entries.items()}
+
+    # The walk's callback.
+
+    def visit(self, node, key, probes_in):
+        outputs = self._outputs(node, key, probes_in)
+        for probe in outputs:
+            mean, var = probe.moments
+            if not (math.isfinite(mean) and math.isfinite(var)):
+                # Overflow, or an empty tensor: scalar propagation's clamps
+                # and warnings handle these.
+                raise ProbeUnavailable(
+                    f"the probe's values at layer '{key}' are not finite (mean {mean}, "
+                    f"variance {var})"
+                )
+        return outputs
+
+    def _outputs(self, node, key, probes_in):
+        estimator = self.estimator_for(node, key)
+        estimator.memo_digits = MEMO_DIGITS
+        moments = [probe.moments for probe in probes_in]
+        planned = self.estimate(
+            estimator, node, key, [m for m, _ in moments], [v for _, v in moments]
+        )
+        fresh = self._assign_new_weights(estimator) if planned is not None else []
+        runner = getattr(estimator, "run_on_probe", None)
+        if planned is not None and runner is not None:
+            arrays = runner(
+                [np.asarray(keras.ops.convert_to_numpy(p.value)) for p in probes_in], self.rng
+            )
+            if arrays is not None:
+                return [
+                    ProbeValue(keras.ops.convert_to_tensor(np.asarray(array, np.float32)))
+                    for array in arrays
+                ]
+        target = estimator.probe_target() if hasattr(estimator, "probe_target") else None
+        if target is None or target[0] not in fresh:
+            return self._call(node, key, probes_in)
+        attribute, activation_owner = target
+        if activation_owner is not None and "activation" not in vars(activation_owner):
+            return self._call(node, key, probes_in)  # no activation attribute to bypass
+        with _BypassedActivation(activation_owner):
+            pre_activation = self._call(node, key, probes_in)
+        size = math.prod(keras.ops.shape(pre_activation[0].value))
+        if size < RESCALE_ELEMENTS:
+            # Too few values to read a variance from (a narrow layer under a
+            # small batch): keep the estimate's scale, from the measured input.
+            outputs = self._call(node, key, probes_in)
+            return [ProbeValue(o.value, moments) for o, moments in zip(outputs, planned)]
+        gain = self._rescale(estimator, attribute, pre_activation[0])
+        if gain is None or not _is_builtin(node.operation) or len(pre_activation) != 1:
+            return self._call(node, key, probes_in)
+        # Biases are zero, so the rescaled layer's output is its activation of
+        # gain * pre-activation (what calling it again would compute, up to
+        # float32 rounding of the weights).
+        scaled = keras.ops.multiply(pre_activation[0].value, gain)
+        activation = getattr(activation_owner, "activation", None) if activation_owner is not None else None
+        return [ProbeValue(activation(scaled) if activation is not None else scaled)]
+
+    def _call(self, node, key, probes_in):
+        mapping = {id(t): p.value for t, p in zip(graph.signal_tensors(node), probes_in)}
+        args, kwargs = node.arguments.fill_in(mapping)
+        operation = node.operation
+        if isinstance(operation, keras.layers.Layer):
+            kwargs = dict(kwargs, training=True)
+        try:
+            with _SeededGenerators(operation, self.mask_seeds):
+                outputs = operation(*args, **kwargs)
+        except Exception as error:  # a layer that cannot run eagerly on the probe
+            raise ProbeUnavailable(
+                f"layer '{key}' ({type(operation).__name__}) failed on the probe batch with "
+                f"{type(error).__name__}: {error}"
+            ) from error
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        return [ProbeValue(value) for value in outputs]
+
+    def _assign_new_weights(self, estimator):
+        """Draw the weights the estimator planned and that are not assigned yet."""
+        plan = getattr(estimator, "weight_plan", None)
+        if not plan:
+            return []
+        done = self.applied.setdefault(id(estimator), set())
+        fresh = [attribute for attribute in plan if attribute not in done]
+        for attribute in fresh:
+            seed = weights.weight_seeds(self.base_seed, self.weight_count + 1)[-1]
+            self.weight_count += 1
+            self.seeds[(id(estimator), attribute)] = seed
+            self._assign(estimator, attribute, seed)
+            done.add(attribute)
+        return fresh
+
+    def _assign(self, estimator, attribute, seed, zero_biases=True):
+        key = (id(estimator), attribute)
+        owner, name = estimator.weight_owner(attribute)
+        shape = tuple(weights.weight_variable(owner, name).shape)
+        if key not in self.units:
+            self.units[key] = weights.unit_draw(self.config["distribution"], shape, seed)
+        weights.assign_weight(
+            estimator, attribute, self.config["distribution"], seed,
+            self.config["constrain_weights"], unit=self.units[key], zero_biases=zero_biases,
+        )
+
+    def _rescale(self, estimator, attribute, probe):
+        """Redraw ``attribute`` so the measured pre-activation variance is signal_variance.
+
+        Returns the factor the layer's linear output was multiplied by, or
+        None when nothing changed (a dead path keeps the estimate's scale).
+        """
+        _, measured = probe.moments
+        if not math.isfinite(measured) or measured <= VANISHING_RATIO * self.signal_variance:
+            return None
+        variance, fan_in, fan_out = estimator.weight_plan[attribute]
+        rescaled = clamp_weight_variance(
+            variance * self.signal_variance / measured, estimator.layer.name, attribute,
+            self.diagnostics,
+        )
+        estimator.weight_plan[attribute] = (rescaled, fan_in, fan_out)
+        self._assign(estimator, attribute, self.seeds[(id(estimator), attribute)], zero_biases=False)
+        return math.sqrt(rescaled / variance) if variance > 0 else None

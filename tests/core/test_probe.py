@@ -1,0 +1,246 @@
+"""Probe propagation (``AutoInit(propagation="probe")``, the default).
+
+Tolerances. The probe's own estimates are exact for the probe batch; what a
+fresh batch measures differs by sampling: the per-example mean square of a
+layer's output varies with relative standard deviation at most sqrt(2) (the
+chi-square with one degree of freedom is the widest case), so over B
+examples the variance read from a batch has relative standard error at most
+sqrt(2 / B). Probe and fresh batch both carry such an error; tests allow four
+combined standard errors, in log2 units where they compare layer by layer.
+"""
+
+import math
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from autoinit_nas import AutoInit, LayerOutputDistributionEstimator
+from autoinit_nas.core import probe
+from autoinit_nas.core.measure import measure_moments
+from autoinit_nas.core.sanitize import AutoInitWarning
+from tests.conftest import to_numpy
+
+L = keras.layers
+FRESH_BATCH = 2048
+
+
+def sampling_tolerance(probe_batch, fresh_batch=FRESH_BATCH, standard_errors=4.0):
+    """Four combined relative standard errors of two batch variances (module docstring)."""
+    return standard_errors * math.hypot(math.sqrt(2.0 / probe_batch), math.sqrt(2.0 / fresh_batch))
+
+
+def fresh_noise(model, batch=FRESH_BATCH, seed=11):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal((batch,) + tuple(t.shape[1:])).astype("float32") for t in model.inputs]
+    return arrays if len(arrays) > 1 else arrays[0]
+
+
+def mlp(activation, depth, width=128):
+    inputs = keras.Input((width,))
+    hidden = inputs
+    for _ in range(depth):
+        hidden = L.Dense(width, activation=activation)(hidden)
+    return keras.Model(inputs, L.Dense(width, name="head")(hidden))
+
+
+def plain_cnn():
+    """The fidelity issue's case: ReLU convolutions, three 2x2 max pools, global average pooling."""
+    inputs = keras.Input((32, 32, 3))
+    hidden = inputs
+    for stage in range(4):
+        for _ in range(5):
+            hidden = L.Conv2D(16, 3, padding="same", activation="relu")(hidden)
+        if stage < 3:
+            hidden = L.MaxPooling2D(2)(hidden)
+    hidden = L.GlobalAveragePooling2D()(hidden)
+    return keras.Model(inputs, L.Dense(64, name="head")(hidden))
+
+
+def head_variance(model, inputs):
+    return float(to_numpy(model(inputs, training=True)).var())
+
+
+@pytest.mark.parametrize("activation", ["gelu", "swish"])
+def test_deep_unstable_activations_end_at_unit_variance(activation):
+    """30 gelu/swish layers: scalar propagation ends at variance 20-1,500; the probe holds 1."""
+    model = AutoInit(weight_init_config={"seed": 0}).initialize_model(mlp(activation, 30))
+    tolerance = sampling_tolerance(probe.batch_size(model))
+    assert abs(math.log(head_variance(model, fresh_noise(model)))) <= tolerance
+
+
+def test_pooled_relu_cnn_ends_at_unit_variance_and_matches_layer_by_layer():
+    model = plain_cnn()
+    model, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(
+        model, return_estimates=True
+    )
+    measured = measure_moments(model, fresh_noise(model, batch=256))
+    batch = probe.batch_size(model)
+    # Per layer, only sampling separates estimate and measurement; the narrowest
+    # tensors (after global pooling) hold the fewest independent values.
+    tolerance = sampling_tolerance(batch, 256) / math.log(2.0)
+    errors = {
+        key: abs(math.log2(measured[key][1] / var))
+        for key, (_, var) in estimates.items() if var > 0 and key in measured
+    }
+    assert max(errors.values()) <= tolerance, max(errors.items(), key=lambda item: item[1])
+    assert abs(math.log(measured["head"][1])) <= sampling_tolerance(batch, 256)
+
+
+def test_estimates_are_the_probe_itself():
+    """Re-running the initialized model on the probe batch reproduces every estimate."""
+    tokens = keras.Input((12,), dtype="int32")
+    image = keras.Input((6, 6, 3))  # small enough that every weighted layer is rescaled
+    sequence = L.Embedding(50, 16)(tokens)
+    sequence = L.MultiHeadAttention(2, 8)(sequence, sequence)
+    sequence = L.TimeDistributed(L.Dense(16, activation="tanh"))(sequence)
+    sequence = L.GlobalAveragePooling1D()(sequence)
+    features = L.SeparableConv2D(8, 3, padding="same", activation="relu")(image)
+    features = L.DepthwiseConv2D(3, activation="elu")(features)
+    features = L.Conv2DTranspose(4, 3, strides=2, activation="selu")(features)
+    features = L.GlobalMaxPooling2D()(features)
+    merged = L.Concatenate()([sequence, features])
+    model = keras.Model([tokens, image], L.Dense(32, name="head")(L.Dense(64, activation="gelu")(merged)))
+    model, estimates = AutoInit(weight_init_config={"seed": 3}).initialize_model(
+        model, return_estimates=True
+    )
+    batch = probe.batch_size(model)
+    assert batch * 32 >= probe.RESCALE_ELEMENTS
+    inputs = probe.probe_inputs(model, [(0.0, 1.0), (0.0, 1.0)], batch, seed=3)
+    replayed = measure_moments(model, [to_numpy(x).astype(str(t.dtype)) for x, t in zip(inputs, model.inputs)])
+    for key, (mean, var) in estimates.items():
+        if key in replayed and not key.startswith("input"):
+            assert replayed[key][1] == pytest.approx(var, rel=1e-4), key
+            assert replayed[key][0] == pytest.approx(mean, rel=1e-3, abs=1e-4), key
+
+
+def test_normalization_state_is_restored_and_dropout_does_not_change_the_weights():
+    def build(keras_seed):
+        keras.utils.set_random_seed(keras_seed)  # different Dropout generator seeds
+        inputs = keras.Input((64,))
+        hidden = L.BatchNormalization()(L.Dense(64)(inputs))
+        hidden = L.Dropout(0.3)(L.Activation("relu")(hidden))
+        return keras.Model(inputs, L.Dense(8)(hidden))
+
+    first, second = build(1), build(2)
+    AutoInit(weight_init_config={"seed": 5}).initialize_model(first)
+    AutoInit(weight_init_config={"seed": 5}).initialize_model(second)
+    for ours, theirs in zip(first.weights, second.weights):
+        np.testing.assert_array_equal(to_numpy(ours), to_numpy(theirs))
+    norm = first.layers[2]
+    np.testing.assert_array_equal(to_numpy(norm.moving_mean), np.zeros(64))
+    np.testing.assert_array_equal(to_numpy(norm.moving_variance), np.ones(64))
+
+
+def test_initializers_reproduce_the_probe_weights():
+    model = AutoInit(weight_init_config={"seed": 4}).initialize_model(mlp("gelu", 4, width=32))
+    clone = keras.models.clone_model(model)
+    for ours, theirs in zip(model.weights, clone.weights):
+        np.testing.assert_array_equal(to_numpy(ours), to_numpy(theirs))
+
+
+@pytest.mark.parametrize("distribution", ["truncated_normal", "untruncated_normal", "uniform", "orthogonal"])
+def test_every_distribution_ends_at_unit_variance(distribution):
+    model = AutoInit(weight_init_config={"seed": 1, "distribution": distribution}).initialize_model(
+        mlp("swish", 12, width=64)
+    )
+    assert abs(math.log(head_variance(model, fresh_noise(model)))) <= sampling_tolerance(
+        probe.batch_size(model)
+    )
+
+
+def test_constrained_weights_stay_centred_and_scaled():
+    from autoinit_nas.layers import CenteredUnitNorm
+
+    model = AutoInit(weight_init_config={"seed": 2, "constrain_weights": True}).initialize_model(
+        mlp("relu", 6, width=64)
+    )
+    for layer in model.layers[1:]:
+        assert isinstance(layer.kernel_constraint, CenteredUnitNorm)
+        np.testing.assert_allclose(to_numpy(layer.kernel).mean(axis=0), 0.0, atol=1e-6)
+    assert abs(math.log(head_variance(model, fresh_noise(model)))) <= sampling_tolerance(
+        probe.batch_size(model)
+    )
+
+
+def test_custom_estimators_receive_the_probe_moments():
+    """The contract is kept: a user's estimator gets scalar moments, here the probe's."""
+    received = []
+
+    class Scale(L.Layer):
+        def call(self, x):
+            return 3.0 * x
+
+    class ScaleEstimator(LayerOutputDistributionEstimator):
+        def estimate(self, means_in, vars_in):
+            received.append((means_in[0], vars_in[0]))
+            return means_in[0] * 3.0, vars_in[0] * 9.0
+
+    inputs = keras.Input((256,))
+    hidden = L.Dense(256, activation="relu")(inputs)
+    model = keras.Model(inputs, L.Dense(256, name="head")(Scale(name="scale")(hidden)))
+    _, estimates = AutoInit(
+        weight_init_config={"seed": 0}, custom_distribution_estimators={Scale: ScaleEstimator}
+    ).initialize_model(model, return_estimates=True)
+    # relu of exactly unit-variance pre-activations: mean 1/sqrt(2 pi), variance 1/2 - 1/(2 pi).
+    tolerance = sampling_tolerance(probe.batch_size(model), probe.batch_size(model))
+    assert received[0][0] == pytest.approx(1 / math.sqrt(2 * math.pi), rel=tolerance)
+    assert received[0][1] == pytest.approx(0.5 - 1 / (2 * math.pi), rel=tolerance)
+    assert estimates["scale"][1] == pytest.approx(9.0 * received[0][1], rel=1e-5)
+    assert estimates["head"][1] == pytest.approx(1.0, rel=1e-4)
+
+
+def test_narrow_layers_keep_their_estimate():
+    """Dense(1) after a conv stack: too few probe values to read a variance from."""
+    inputs = keras.Input((32, 32, 8))
+    hidden = L.Conv2D(32, 3, padding="same", activation="relu")(inputs)
+    model = keras.Model(inputs, L.Dense(1, name="head")(L.Flatten()(hidden)))
+    _, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(
+        model, return_estimates=True
+    )
+    assert probe.batch_size(model) < probe.RESCALE_ELEMENTS
+    assert estimates["head"] == (0.0, 1.0)
+
+
+def test_integer_inputs_without_an_embedding_fall_back_to_scalar_with_a_warning():
+    inputs = keras.Input((4,), dtype="int32")
+    model = keras.Model(inputs, L.Dense(3)(keras.ops.cast(inputs, "float32")))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(
+            model, return_estimates=True
+        )
+    messages = [str(w.message) for w in caught if "Falling back" in str(w.message)]
+    assert len(messages) == 1 and isinstance(caught[0].message, AutoInitWarning)
+    assert "does not feed an Embedding" in messages[0]
+    assert estimates[model.layers[-1].name] == pytest.approx((0.0, 1.0))
+
+
+def test_overflow_on_the_probe_falls_back_to_scalar_clamps():
+    inputs = keras.Input((8,))
+    hidden = L.Dense(8)(inputs)
+    for _ in range(3):
+        hidden = keras.ops.exp(keras.ops.exp(hidden))
+    model = keras.Model(inputs, L.Dense(4)(hidden))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(
+            model, return_estimates=True
+        )
+    ours = [w.message for w in caught if isinstance(w.message, AutoInitWarning)]
+    assert any("Falling back to scalar propagation" in str(message) for message in ours)
+    for weight in model.weights:
+        assert np.isfinite(to_numpy(weight)).all()
+    assert all(math.isfinite(m) and math.isfinite(v) for m, v in estimates.values())
+
+
+def test_unknown_propagation_is_an_error():
+    with pytest.raises(ValueError, match=r"`propagation` must be one of \['probe', 'scalar'\]"):
+        AutoInit(propagation="exact")
+
+
+def test_batch_size_follows_the_largest_tensor():
+    small = mlp("relu", 2, width=16)
+    assert probe.batch_size(small) == probe.MAX_BATCH
+    assert probe.batch_size(plain_cnn()) == probe.PROBE_ELEMENTS // (32 * 32 * 16)
