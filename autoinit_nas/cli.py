@@ -134,6 +134,8 @@ def _add_visualize_arguments(parser):
                         help="noise samples per input (default: 256)")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="seeds the noise, AutoInit's weights and the default copy's (default: 0)")
+    parser.add_argument("--propagation", choices=("probe", "scalar"), default="probe",
+                        help="AutoInit's propagation: probe (default) or scalar (the paper's)")
     parser.add_argument(
         "--unsafe",
         action="store_true",
@@ -151,11 +153,15 @@ def _run_visualize(args):
     visualizer = AutoInitVisualizer()
     try:
         frame = visualizer.visualize(
-            spec, path=args.out, batch_size=args.batch, seed=args.seed, safe_mode=not args.unsafe
+            spec, path=args.out, batch_size=args.batch, seed=args.seed, safe_mode=not args.unsafe,
+            propagation=args.propagation,
         )
     except (ValueError, TypeError) as error:
         raise CommandError(f"cannot visualize '{args.model}': {_one_line(error)}") from None
-    print(f"{visualizer.autoinit_model.name}: {len(frame)} entries, batch {args.batch}, seed {args.seed}")
+    print(
+        f"{visualizer.autoinit_model.name}: {len(frame)} entries, batch {args.batch}, seed {args.seed}, "
+        f"{args.propagation} propagation"
+    )
     print(format_table(frame))
     print()
     print(format_summary(AutoInitVisualizer.summarize(frame)))

@@ -89,6 +89,7 @@ class AutoInitVisualizer:
         show=False,
         custom_objects=None,
         safe_mode=True,
+        propagation="probe",
     ):
         """Predicted vs measured mean and variance of every layer's output.
 
@@ -97,7 +98,8 @@ class AutoInitVisualizer:
         own initializers, giving the default copy, which is then cloned):
 
         * the **AutoInit copy** is initialized by ``autoinit`` (default:
-          ``AutoInit(weight_init_config={"seed": seed})`` with these input
+          ``AutoInit(weight_init_config={"seed": seed}, propagation=propagation)``
+          with these input
           moments); its ``return_estimates`` are the predicted columns;
         * the **default copy** keeps the weights each layer's own initializer
           draws, as Keras would (layers without a seed draw from Keras's
@@ -136,6 +138,10 @@ class AutoInitVisualizer:
             safe_mode: building a config never runs code from it (Lambda
                 layers are refused); pass False only for configs you trust.
                 (A ``keras.Model`` is cloned as it is: its code already runs.)
+            propagation: "probe" (AutoInit's default) or "scalar" (the
+                paper's), when ``autoinit`` is None. Under "probe" the
+                predicted columns are what AutoInit's own probe batch (an
+                independent N(mean, var) sample) measured.
 
         Returns:
             A pandas DataFrame with one row per estimate entry, in walk order:
@@ -154,6 +160,7 @@ class AutoInitVisualizer:
                 input_data_mean=input_data_mean,
                 input_data_var=input_data_var,
                 custom_objects=custom_objects,
+                propagation=propagation,
             )
         elif not isinstance(autoinit, AutoInit):
             raise TypeError(

@@ -6,8 +6,9 @@ with the spawn start method), so one model's allocations, caches and traced
 functions neither hide nor help another's. In that process:
 
 1. the model is built once (cold) and kept;
-2. ``AutoInit(weight_init_config={"seed": 0}).initialize_model(model)`` is
-   timed once (first call: empty estimate cache, first TF ops) and then
+2. ``AutoInit(weight_init_config={"seed": 0}, propagation=...)
+   .initialize_model(model)`` (``--propagation``: probe, the default, or
+   scalar) is timed once (first call: empty estimate cache, first TF ops) and then
    ``--repeats`` more times on the same model (steady state: median);
 3. the peak resident set size (``ru_maxrss``) is read before step 2 and after
    it; the difference is the peak RSS growth during AutoInit;
@@ -212,10 +213,10 @@ MODELS = {
 _peak_rss_mb = _common.peak_rss_mb
 
 
-def _initialize(model):
+def _initialize(model, propagation="probe"):
     from autoinit_nas import AutoInit
 
-    AutoInit(weight_init_config={"seed": 0}).initialize_model(model)
+    AutoInit(weight_init_config={"seed": 0}, propagation=propagation).initialize_model(model)
 
 
 def _timed(function, *args):
@@ -228,7 +229,7 @@ def _count_layers(model):
     return sum(1 for _ in model._flatten_layers(include_self=False, recursive=True))
 
 
-def measure(name, tiny=False, repeats=DEFAULT_REPEATS, profile_path=None):
+def measure(name, tiny=False, repeats=DEFAULT_REPEATS, profile_path=None, propagation="probe"):
     """Measure one model in the current process; returns a dict of raw numbers.
 
     Meant to run in a fresh process (see ``run_isolated``): the RSS figure
@@ -251,13 +252,13 @@ def measure(name, tiny=False, repeats=DEFAULT_REPEATS, profile_path=None):
     peak_before = _peak_rss_mb()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        first = _timed(_initialize, model)
-        steady = [_timed(_initialize, model) for _ in range(repeats)]
+        first = _timed(_initialize, model, propagation)
+        steady = [_timed(_initialize, model, propagation) for _ in range(repeats)]
     peak_after = _peak_rss_mb()
 
     profile_text = None
     if profile_path is not None:
-        profile_text = _profile(model, repeats, profile_path)
+        profile_text = _profile(model, repeats, profile_path, propagation)
 
     builds = [_timed(builder, tiny) for _ in range(repeats)]
     return {
@@ -273,7 +274,7 @@ def measure(name, tiny=False, repeats=DEFAULT_REPEATS, profile_path=None):
     }
 
 
-def _profile(model, repeats, path):
+def _profile(model, repeats, path, propagation="probe"):
     """cProfile over ``repeats`` steady-state calls; writes and returns the report."""
     import cProfile
     import io
@@ -285,7 +286,7 @@ def _profile(model, repeats, path):
         warnings.simplefilter("ignore")
         profiler.enable()
         for _ in range(repeats):
-            _initialize(model)
+            _initialize(model, propagation)
         profiler.disable()
     stream = io.StringIO()
     stream.write(f"cProfile of {repeats} steady-state AutoInit calls\n")
@@ -297,11 +298,12 @@ def _profile(model, repeats, path):
     return text
 
 
-def run_isolated(name, tiny=False, repeats=DEFAULT_REPEATS, profile_path=None, pool=None):
+def run_isolated(name, tiny=False, repeats=DEFAULT_REPEATS, profile_path=None, pool=None,
+                 propagation="probe"):
     """``measure`` in a fresh spawned process (or in ``pool``'s worker when given)."""
     if pool is not None:
-        return pool.submit(measure, name, tiny, repeats, profile_path).result()
-    return _common.run_spawned(measure, name, tiny, repeats, profile_path)
+        return pool.submit(measure, name, tiny, repeats, profile_path, propagation).result()
+    return _common.run_spawned(measure, name, tiny, repeats, profile_path, propagation)
 
 
 # Budgets and reporting.
@@ -410,6 +412,10 @@ def parse_args(argv=None):
         help="one fresh process per model (default) or one for all (default with --tiny)",
     )
     parser.add_argument(
+        "--propagation", choices=("probe", "scalar"), default="probe",
+        help="AutoInit's propagation (default probe, AutoInit's default)",
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="exit with status 1 when any budget is missed",
     )
     args = parser.parse_args(argv)
@@ -438,6 +444,7 @@ def main(argv=None):
         else "all models in one spawned process"
     )
     header = machine_info() + [
+        f"propagation {args.propagation}; "
         f"repeats {args.repeats}{' (tiny models)' if args.tiny else ''}; {process}; "
         f"budget: steady <= {BUDGET_STEADY_S}s (below 1M parameters), <= {BUDGET_BUILD_RATIO}x "
         f"build, RSS growth <= {BUDGET_RSS_MB:.0f}MB",
@@ -451,7 +458,9 @@ def main(argv=None):
             profile_path = None
             if args.profile:
                 profile_path = str((args.out / f"init_speed_profile_{name}.txt").resolve())
-            rows.append(judge(run_isolated(name, args.tiny, args.repeats, profile_path, pool)))
+            rows.append(judge(run_isolated(
+                name, args.tiny, args.repeats, profile_path, pool, args.propagation
+            )))
             _print_progress(rows[-1])
     finally:
         if pool is not None:
