@@ -108,6 +108,33 @@ def _is_builtin(operation):
     return type(operation).__module__.startswith("keras.")
 
 
+def _invoke(operation, args, kwargs):
+    """``operation(*args, **kwargs)``; for Keras's own float32 layers, their ``call`` directly.
+
+    ``Layer.__call__`` (name scopes, masks, autocasting, argument checks)
+    costs about as much as a small layer's maths, per layer and per call;
+    the probe passes tensors and masks explicitly, so Keras's own layers can
+    skip it. Anything else, or a direct call that fails, goes through
+    ``__call__``.
+    """
+    direct = (
+        isinstance(operation, keras.layers.Layer)
+        and not isinstance(operation, keras.Model)
+        and _is_builtin(operation)
+        and operation.built
+        and getattr(getattr(operation, "dtype_policy", None), "name", None) == "float32"
+    )
+    if direct:
+        direct_kwargs = dict(kwargs)
+        if not getattr(operation, "_call_has_training_arg", False):
+            direct_kwargs.pop("training", None)
+        try:
+            return operation.call(*args, **direct_kwargs)
+        except Exception:  # noqa: BLE001 - __call__ below reports the real error, if any
+            pass
+    return operation(*args, **kwargs)
+
+
 def _concrete(shape):
     return tuple(UNKNOWN_LENGTH if dim is None else int(dim) for dim in shape)
 
@@ -336,7 +363,7 @@ class ProbePropagation:
             kwargs = dict(kwargs, training=True)
         try:
             with _SeededGenerators(operation, self.mask_seeds):
-                outputs = operation(*args, **kwargs)
+                outputs = _invoke(operation, args, kwargs)
         except Exception as error:  # a layer that cannot run eagerly on the probe
             raise ProbeUnavailable(
                 f"layer '{key}' ({type(operation).__name__}) failed on the probe batch with "
