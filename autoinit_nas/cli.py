@@ -289,8 +289,8 @@ def supported_layers():
     One row per built-in estimator class, in family order: ``names`` (layer
     class names, "Conv1D/2D/3D" for dimension variants; or ``keras.ops``
     function names), ``estimator``, ``method`` (the estimator's ``method``
-    attribute, "—" where it has none) and ``summary`` (its docstring's first
-    line).
+    attribute, "—" where it has none), ``probe`` (what probe propagation
+    does with the layer) and ``summary`` (its docstring's first line).
 
     Returns:
         (layer_rows, op_rows): Keras layers, and ``keras.ops`` operations
@@ -315,10 +315,25 @@ def supported_layers():
             "names": names,
             "estimator": estimator_class.__name__,
             "method": getattr(estimator_class, "method", None) or _NO_METHOD,
+            "probe": _probe_role(estimator_class),
             "summary": _first_line(estimator_class),
         }
         (layer_rows if is_layer else op_rows).append(row)
     return layer_rows, op_rows
+
+
+def _probe_role(estimator_class):
+    """What probe propagation does with a layer of this estimator, in a few words."""
+    from autoinit_nas.estimators.wrappers import TimeDistributedEstimator
+
+    if issubclass(estimator_class, TimeDistributedEstimator):
+        return "as the wrapped layer"
+    weight = getattr(estimator_class, "probe_weight", None)
+    if weight:
+        return f"runs it; rescales `{weight}` to the measured variance"
+    if hasattr(estimator_class, "run_on_probe"):
+        return "cells run in numpy; scale from the estimate"
+    return "runs it"
 
 
 def supported_layers_markdown():
@@ -328,17 +343,17 @@ def supported_layers_markdown():
         "<!-- Generated from the estimator registry by `python scripts/supported_layers.py "
         "--write README.md`; edit the estimators, not this table. -->",
         "",
-        "| layers | estimator | method | summary |",
-        "|---|---|---|---|",
+        "| layers | estimator | method (scalar) | probe | summary |",
+        "|---|---|---|---|---|",
     ]
     for row in layer_rows:
-        lines.append(_markdown_row(", ".join(row["names"]), row))
+        lines.append(_markdown_row(", ".join(row["names"]), row, probe=True))
     lines += [
         "",
         "`keras.ops` calls recorded in Functional graphs (`x + y`, `keras.ops.matmul(a, b)`, ...) "
         "are recognised by their op class:",
         "",
-        "| keras.ops | estimator | method | summary |",
+        "| keras.ops | estimator | method (scalar) | summary |",
         "|---|---|---|---|",
     ]
     for row in op_rows:
@@ -356,6 +371,8 @@ def supported_layers_text(width=100):
             block = [f"{row['estimator']}  [{row['method']}]"]
             block += textwrap.wrap(", ".join(row["names"]), width, initial_indent="  layers:  ",
                                    subsequent_indent=" " * 11)
+            if rows is layer_rows:
+                block.append(f"  probe:   {row['probe']}")
             block += textwrap.wrap(row["summary"], width, initial_indent="  summary: ",
                                    subsequent_indent=" " * 11)
             blocks.append("\n".join(block))
@@ -379,8 +396,10 @@ def replace_marked_block(text, block):
     return f"{head}{_START}\n{block}\n{_END}{tail}"
 
 
-def _markdown_row(names, row):
-    cells = [names, f"`{row['estimator']}`", row["method"], row["summary"]]
+def _markdown_row(names, row, probe=False):
+    cells = [names, f"`{row['estimator']}`", row["method"]]
+    cells += [row["probe"]] if probe else []
+    cells += [row["summary"]]
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 

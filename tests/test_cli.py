@@ -94,13 +94,15 @@ def test_visualize_refuses_lambda_unless_unsafe(tmp_path, capsys):
 def test_layers_markdown_and_text(capsys):
     assert cli.main(["layers", "--markdown"]) == 0
     markdown = capsys.readouterr().out
-    assert "| layers | estimator | method | summary |" in markdown
+    assert "| layers | estimator | method (scalar) | probe | summary |" in markdown
     assert "| Dense | `DenseEstimator` |" in markdown
-    assert "| keras.ops | estimator | method | summary |" in markdown
+    assert "runs it; rescales `kernel` to the measured variance" in markdown
+    assert "| keras.ops | estimator | method (scalar) | summary |" in markdown
     assert "`matmul`" in markdown
     assert cli.main(["layers"]) == 0
     text = capsys.readouterr().out
     assert "DenseEstimator" in text and "Conv1D/2D/3D" in text
+    assert "probe:   cells run in numpy" in text
 
 
 def test_supported_layers_rows_come_from_the_registry():

@@ -244,3 +244,37 @@ def test_batch_size_follows_the_largest_tensor():
     small = mlp("relu", 2, width=16)
     assert probe.batch_size(small) == probe.MAX_BATCH
     assert probe.batch_size(plain_cnn()) == probe.PROBE_ELEMENTS // (32 * 32 * 16)
+
+
+def test_a_custom_weighted_estimator_names_its_probe_weight():
+    from autoinit_nas.estimators.base import WeightedLayerEstimator
+
+    class Projection(L.Layer):
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], 64), initializer="ones")
+
+        def call(self, x):
+            return keras.ops.tanh(x) @ self.kernel  # a nonlinearity the estimator ignores
+
+    class ProjectionEstimator(WeightedLayerEstimator):
+        probe_weight = "kernel"
+
+        def estimate(self, means_in, vars_in):
+            fan_in = self.layer.kernel.shape[0]
+            return 0.0, self.scaled_output_variance("kernel", fan_in, 64, vars_in[0] + means_in[0] ** 2)
+
+    inputs = keras.Input((128,))
+    model = keras.Model(inputs, Projection(name="proj")(inputs))
+    estimators = {Projection: ProjectionEstimator}
+    _, scalar = AutoInit(
+        weight_init_config={"seed": 0}, custom_distribution_estimators=estimators, propagation="scalar"
+    ).initialize_model(model, return_estimates=True)
+    measured = head_variance(model, fresh_noise(model))
+    assert scalar["proj"] == (0.0, 1.0) and measured < 0.5  # tanh shrinks what the estimate assumed
+    _, probed = AutoInit(
+        weight_init_config={"seed": 0}, custom_distribution_estimators=estimators
+    ).initialize_model(model, return_estimates=True)
+    assert probed["proj"][1] == pytest.approx(1.0, rel=1e-4)
+    assert abs(math.log(head_variance(model, fresh_noise(model)))) <= sampling_tolerance(
+        probe.batch_size(model)
+    )
