@@ -18,10 +18,13 @@ PROPAGATIONS = ("probe", "scalar")
 class AutoInit:
     """Initialize a Keras model so every weighted layer outputs unit variance.
 
-    AutoInit walks the model's layer graph from its inputs, predicting the
-    mean and variance of every layer's output from those of its inputs, and
-    draws each weighted layer's weights with the variance that makes its
-    output variance ``signal_variance``. No data and no training are needed.
+    AutoInit walks the model's layer graph from its inputs, tracking the
+    signal through every layer, and draws each weighted layer's weights with
+    the variance that makes its output variance ``signal_variance``. By
+    default a probe batch of synthetic Gaussian noise carries the signal
+    (``propagation="probe"``, ``autoinit_nas.core.probe``); the paper's
+    scalar propagation of one mean and variance per tensor is
+    ``propagation="scalar"``. No data and no training are needed.
 
     Example:
         >>> import keras
@@ -116,7 +119,9 @@ class AutoInit:
                 JSON string; Keras 3 and tf.keras 2 configs are both read.
             return_estimates: also return {entry name: (mean, var)} of every
                 layer's predicted output (first output for multi-output
-                layers). Nested layers are keyed "outer/inner"; a layer called
+                layers; under probe propagation, what the probe batch
+                measured after initialization). Nested layers are keyed
+                "outer/inner"; a layer called
                 n > 1 times has entries "name@0" ... "name@{n-1}" plus "name"
                 for its first call.
             custom_objects: custom Keras objects needed to build a config.
