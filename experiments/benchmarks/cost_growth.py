@@ -13,7 +13,7 @@ options). Two series of plain ReLU MLPs, each series measured in one fresh
 For every model: the Keras build (one cold build, after a warm-up model),
 AutoInit's first call (and the peak RSS growth during it), and the median of
 ``--repeats`` steady-state calls
-(``AutoInit(weight_init_config={"seed": 0}).initialize_model(model)`` on the
+(``AutoInit(weight_init_config={"seed": 0}, propagation=...).initialize_model(model)``, ``--propagation`` probe (default) or scalar, on the
 same model), taken round-robin over the series' models so that a change in
 machine load moves all points together rather than bending the curve. The fitted log-log
 slope of steady seconds against layers (depth series) and against parameters
@@ -137,13 +137,13 @@ def build_mlp(depth, width, input_width):
     return keras.Model(inputs, hidden)
 
 
-def _initialize(model):
+def _initialize(model, propagation="probe"):
     from autoinit_nas import AutoInit
 
-    AutoInit(weight_init_config={"seed": 0}).initialize_model(model)
+    AutoInit(weight_init_config={"seed": 0}, propagation=propagation).initialize_model(model)
 
 
-def measure_series(points, repeats, profile_path=None):
+def measure_series(points, repeats, profile_path=None, propagation="probe"):
     """Measure ``points`` (one series) in this process; returns one dict per point.
 
     Every model is built (timed) and initialized once (the first call, with
@@ -158,7 +158,7 @@ def measure_series(points, repeats, profile_path=None):
 
     _common.raise_recursion_limit()
     warnings.simplefilter("ignore")
-    _initialize(build_mlp(2, 4, 4))  # warm-up: first TF ops, first Keras build
+    _initialize(build_mlp(2, 4, 4), propagation)  # warm-up: first TF ops, first Keras build
     models, rows = [], []
     for series, depth, width, input_width in points:
         gc.collect()
@@ -166,7 +166,7 @@ def measure_series(points, repeats, profile_path=None):
         model = build_mlp(depth, width, input_width)
         build_s = time.perf_counter() - start
         rss_before = _common.peak_rss_mb()
-        first = _common.timed(_initialize, model)
+        first = _common.timed(_initialize, model, propagation)
         rss_after = _common.peak_rss_mb()
         models.append(model)
         rows.append({
@@ -181,7 +181,7 @@ def measure_series(points, repeats, profile_path=None):
     steady = [[] for _ in models]
     for _ in range(repeats):
         for index, model in enumerate(models):
-            steady[index].append(_common.timed(_initialize, model))
+            steady[index].append(_common.timed(_initialize, model, propagation))
     for row, times in zip(rows, steady):
         steady_s = statistics.median(times)
         row.update(
@@ -191,11 +191,11 @@ def measure_series(points, repeats, profile_path=None):
             ns_per_parameter=steady_s / row["parameters"] * 1e9,
         )
     if profile_path is not None and models:
-        _profile(models[-1], repeats, profile_path)
+        _profile(models[-1], repeats, profile_path, propagation)
     return rows
 
 
-def _profile(model, repeats, path):
+def _profile(model, repeats, path, propagation="probe"):
     import cProfile
     import io
     import pstats
@@ -203,7 +203,7 @@ def _profile(model, repeats, path):
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(repeats):
-        _initialize(model)
+        _initialize(model, propagation)
     profiler.disable()
     stream = io.StringIO()
     stream.write(f"cProfile of {repeats} steady-state AutoInit calls, {model.count_params():,} parameters\n")
@@ -295,6 +295,8 @@ def parse_args(argv=None):
         "--series", nargs="+", default=list(SERIES), choices=SERIES, help="series to run (default both)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the largest model of each series")
+    parser.add_argument("--propagation", choices=("probe", "scalar"), default="probe",
+                        help="AutoInit's propagation (default probe, AutoInit's default)")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a slope misses")
     args = parser.parse_args(argv)
     if args.repeats is None:
@@ -309,6 +311,7 @@ def main(argv=None):
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     header = _common.machine_info() + [
+        f"propagation {args.propagation}; "
         f"steady state = median of {args.repeats} calls{' (tiny models)' if args.tiny else ''}; "
         f"one spawned process per series; slope target <= {SLOPE_TARGET}",
     ]
@@ -321,7 +324,9 @@ def main(argv=None):
         profile_path = None
         if args.profile:
             profile_path = str((args.out / f"cost_growth_profile_{series}.txt").resolve())
-        measured = _common.run_spawned(measure_series, chosen, args.repeats, profile_path)
+        measured = _common.run_spawned(
+            measure_series, chosen, args.repeats, profile_path, args.propagation
+        )
         for row in measured:
             print(
                 f"  {series}: {row['dense_layers']} x Dense({row['width']}), {row['parameters']:,} "
