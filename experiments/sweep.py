@@ -386,6 +386,7 @@ class _RaySweep:
         context.total = spec.trials * len(self.arms)
         self.parts_path = os.path.join(context.store, _PARTS_FILE)
         self.pairs = {}  # candidate key -> {arm: objective value}
+        self.finished_before = set()  # ids of the trials whose records said they finished at the start
 
     def run(self):
         global _ACTIVE_RAY_SWEEP
@@ -397,6 +398,7 @@ class _RaySweep:
         parts = self._read_parts()
         finished = [r for r in records.read_records(context.store) if r.get("status") in ("completed", "diverged")]
         context.done_before = len(finished)
+        self.finished_before = {str(record.get("trial_id")) for record in finished}
         for record in finished:
             self._remember(record)
         missing = spec.trials - sum(part["samples"] for part in parts)
@@ -506,6 +508,11 @@ class _RaySweep:
     def trial_finished(self, trial, error=None):
         from autoinit_nas.integrations import records
 
+        if error is None and str(getattr(trial, "trial_id", None)) in self.finished_before:
+            # A trial that had finished when the last run died, before Tune saved that: Tune
+            # restores it as unfinished and with_autoinit only reports its recorded epochs again.
+            # It is already counted in done_before.
+            return
         directory = getattr(trial, "path", None) or getattr(trial, "local_path", None)
         record = records.read_record(directory) if directory and os.path.isdir(directory) else None
         result = getattr(trial, "last_result", None) or {}

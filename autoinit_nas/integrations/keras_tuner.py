@@ -105,7 +105,6 @@ gathered) project directory sees all of them.
 import copy
 import hashlib
 import json
-import math
 import os
 import time
 import warnings
@@ -235,7 +234,7 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
             if tuner_arm == "autoinit":
                 arms["autoinit"] = self._initialize(model, seed, reloaded_from, context)
             else:
-                arms["default"] = _uninitialized_arm()
+                arms["default"] = records.uninitialized_arm()
             self._write(context, record)
 
             results, outcome = self._train_arm(hp, model, args, kwargs, callbacks, seed, context)
@@ -243,7 +242,7 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
             self._write(context, record)
 
             if default_model is not None:
-                arms["default"] = _uninitialized_arm()
+                arms["default"] = records.uninitialized_arm()
                 if context is not None and "tuner/epochs" in hp.values:
                     default_callbacks.append(
                         _SaveBestWeights(context.objective, os.path.join(context.trial_dir, DEFAULT_ARM_WEIGHTS))
@@ -329,41 +328,19 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
 
     def _initialize(self, model, seed, reloaded_from, context):
         if reloaded_from is not None:
-            fields = _uninitialized_arm()
+            fields = records.uninitialized_arm()
             previous = None
             if context is not None:
                 previous = records.read_record(context.tuner.get_trial_dir(reloaded_from))
             if previous and previous.get("executions"):
                 arm = previous["executions"][-1]["arms"].get("autoinit") or {}
-                for key in _PREDICTION_FIELDS:
+                for key in records.PREDICTION_FIELDS:
                     fields[key] = arm.get(key)
             return fields
-        initializer = copy.copy(self.autoinit)
-        config = dict(self.autoinit.weight_init_config)
-        if config.get("seed") is None:
-            config["seed"] = seed
-            # Weights follow the trial's seed; sampled estimates keep one seed
-            # so the estimate cache is reused across trials.
-            config.setdefault("sampling_seed", 0)
-            if config["sampling_seed"] is None:
-                config["sampling_seed"] = 0
-        initializer.weight_init_config = config
-        start = time.perf_counter()
-        model, estimates = initializer.initialize_model(model, return_estimates=True)
-        seconds = time.perf_counter() - start
+        # Weights follow the trial's seed; sampled estimates keep one seed so the
+        # estimate cache is reused across trials.
+        fields, initializer = records.initialize_arm(self.autoinit, model, seed)
         self.autoinit.unsupported_layers = list(initializer.unsupported_layers)
-        mean, var = _output_estimate(model, estimates)
-        fields = _uninitialized_arm()
-        fields.update(
-            initialized=True,
-            init_seconds=seconds,
-            autoinit_seed=config["seed"],
-            predicted_output_mean=mean,
-            predicted_output_variance=var,
-            layers_without_estimator=len(initializer.unsupported_layers),
-            unsupported_layers=list(initializer.unsupported_layers),
-            estimates={name: [float(m), float(v)] for name, (m, v) in estimates.items()},
-        )
         return fields
 
     def _build_default_arm(self, hp, model, seed, reloaded_from, context):
@@ -402,7 +379,7 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         seconds = time.perf_counter() - start
         objective = context.objective if context is not None else None
         history = _as_history(results, objective)
-        reason = monitor.reason or _non_finite_loss(history)
+        reason = monitor.reason or records.non_finite_loss(history)
         epochs = max((len(values) for values in history.values()), default=0)
         best = _best_epoch(history, objective, epochs)
         outcome = {
@@ -410,8 +387,8 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
             "diverged": reason is not None,
             "divergence": reason,
             "epochs": epochs,
-            "metrics": _epoch_metrics(history, best),
-            "final_metrics": _epoch_metrics(history, epochs - 1),
+            "metrics": records.epoch_metrics(history, best),
+            "final_metrics": records.epoch_metrics(history, epochs - 1),
             "history": history,
         }
         return results, outcome
@@ -420,22 +397,6 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         if context is None:
             return None
         return records.write_record(context.trial_dir, record)
-
-
-_PREDICTION_FIELDS = (
-    "autoinit_seed",
-    "predicted_output_mean",
-    "predicted_output_variance",
-    "layers_without_estimator",
-    "unsupported_layers",
-    "estimates",
-)
-
-
-def _uninitialized_arm():
-    fields = {"initialized": False, "init_seconds": 0.0}
-    fields.update({key: None for key in _PREDICTION_FIELDS})
-    return fields
 
 
 class _BuildFunction(keras_tuner.HyperModel):
@@ -514,11 +475,9 @@ class _DivergenceMonitor(keras.callbacks.Callback):
     def _check(self, logs, where):
         if self.reason is not None or not logs:
             return
-        for key in ("loss", "val_loss"):
-            if key in logs and not _finite(logs[key]):
-                self.reason = f"non-finite {key} ({float(logs[key])}) at {where}"
-                self.model.stop_training = True
-                return
+        self.reason = records.logs_divergence(logs, where)
+        if self.reason is not None:
+            self.model.stop_training = True
 
 
 class _SaveBestWeights(keras.callbacks.Callback):
@@ -536,18 +495,11 @@ class _SaveBestWeights(keras.callbacks.Callback):
             self.model.save_weights(self.filepath)
             return
         value = self.objective.get_value(logs)
-        if not _finite(value):
+        if not records.finite(value):
             return
         if self.best is None or self.objective.better_than(value, self.best):
             self.best = value
             self.model.save_weights(self.filepath)
-
-
-def _finite(value):
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return True
 
 
 def _as_history(results, objective):
@@ -571,7 +523,7 @@ def _as_history(results, objective):
         for item in results:
             history = _as_history(item, objective)
             epochs = max((len(values) for values in history.values()), default=0)
-            parts.append(_epoch_metrics(history, _best_epoch(history, objective, epochs)))
+            parts.append(records.epoch_metrics(history, _best_epoch(history, objective, epochs)))
         names = sorted({name for part in parts for name in part})
         averaged = {}
         for name in names:
@@ -582,54 +534,11 @@ def _as_history(results, objective):
 
 
 def _best_epoch(history, objective, epochs):
-    if epochs == 0:
-        return -1
+    """The epoch whose logs the tuner's ``objective`` likes best (the last one without an objective)."""
     if objective is None:
         return epochs - 1
-    best, best_value = None, None
+    values = []
     for epoch in range(epochs):
-        logs = {name: values[epoch] for name, values in history.items() if epoch < len(values)}
-        if not objective.has_value(logs):
-            continue
-        value = objective.get_value(logs)
-        if not _finite(value):
-            continue
-        if best is None or objective.better_than(value, best_value):
-            best, best_value = epoch, value
-    return epochs - 1 if best is None else best
-
-
-def _epoch_metrics(history, epoch):
-    if epoch < 0:
-        return {}
-    metrics = {}
-    for name, values in history.items():
-        if values:
-            value = values[min(epoch, len(values) - 1)]
-            metrics[name] = value if _finite(value) else None
-    return metrics
-
-
-def _non_finite_loss(history):
-    for key in ("loss", "val_loss"):
-        for epoch, value in enumerate(history.get(key, [])):
-            if not _finite(value):
-                return f"non-finite {key} ({value}) at epoch {epoch}"
-    return None
-
-
-def _output_estimate(model, estimates):
-    """AutoInit's (mean, var) for the layer producing the model's first output."""
-    name = None
-    try:
-        history = model.outputs[0]._keras_history
-        name = history.operation.name
-    except (AttributeError, IndexError, TypeError, ValueError):
-        pass
-    if name in estimates:
-        mean, var = estimates[name]
-    elif estimates:
-        mean, var = list(estimates.values())[-1]
-    else:
-        return None, None
-    return float(mean), float(var)
+        logs = {name: series[epoch] for name, series in history.items() if epoch < len(series)}
+        values.append(objective.get_value(logs) if objective.has_value(logs) else None)
+    return records.best_epoch(values, objective.better_than)

@@ -88,7 +88,10 @@ raises is recorded (``status: "error"``, reason) and the exception propagates to
 Tune, which marks the trial ``ERROR`` and carries on with the others (retries
 per ``tune.FailureConfig(max_failures=...)``). ``Tuner.restore(path, trainable=
 with_autoinit(...), resume_errored=True)`` reruns errored and unfinished trials
-only.
+only. Tune saves which trials finished only every 10 s or so; a trial it
+restores as unfinished whose record says it completed or diverged (the driver
+died just after it ended) is not trained again: its epochs are reported again
+from the record.
 
 Threads: before anything initializes TensorFlow in the worker, its intra- and
 inter-op thread pools are sized to the trial's CPU allocation
@@ -370,11 +373,9 @@ class RayReportCallback(keras.callbacks.Callback):
     def _check(self, logs, where):
         if self.divergence is not None or not logs:
             return
-        for key in ("loss", "val_loss"):
-            if key in logs and not _finite(logs[key]):
-                self.divergence = f"non-finite {key} ({float(logs[key])}) at {where}"
-                self.model.stop_training = True
-                return
+        self.divergence = records.logs_divergence(logs, where)
+        if self.divergence is not None:
+            self.model.stop_training = True
 
 
 def current_record():
@@ -619,6 +620,15 @@ def _run_trial(trainable, config, portable, shared_cache, options, parameters):
     from ray import tune
 
     context = tune.get_context()
+    writer = _RecordWriter(context)
+    finished = _finished_record(writer.read(), context, config, options)
+    if finished is not None:
+        # Tune saves its experiment state every 10 s or so, so a driver killed (SIGKILL, power
+        # loss) after this trial finished but before the next save restores it as unfinished and
+        # starts it again. Its record, written by the trial itself, says it finished: report its
+        # epochs again instead of training it a second time (which would replace its results).
+        _report_finished(finished)
+        return None
     thread_info = None
     if options.threads:
         thread_info = set_tensorflow_threads(_trial_cpus(context))
@@ -626,7 +636,7 @@ def _run_trial(trainable, config, portable, shared_cache, options, parameters):
     if shared_cache is not None:
         autoinit.cache = shared_cache
     keras.backend.clear_session()
-    trial = _Trial(context, config, autoinit, options, thread_info)
+    trial = _Trial(context, config, autoinit, options, thread_info, writer)
     keras.utils.set_random_seed(trial.seed)
     _CURRENT = trial
     try:
@@ -640,6 +650,46 @@ def _run_trial(trainable, config, portable, shared_cache, options, parameters):
     return result
 
 
+def _finished_record(record, context, config, options):
+    """``record`` if it is this very trial's, finished (completed or diverged) in an earlier run; else None."""
+    if not isinstance(record, dict) or record.get("status") not in ("completed", "diverged"):
+        return None
+    same = (
+        record.get("engine") == ENGINE
+        and record.get("trial_id") == _call(context.get_trial_id)
+        and record.get("seed") == trial_seed(config, options.seed)
+        and record.get("hyperparameters") == records.json_safe(dict(config or {}))
+    )
+    return record if same else None
+
+
+def _report_finished(record):
+    """Report to Tune, epoch by epoch, what a trial that finished in an earlier run reported then.
+
+    The epochs come from the record's history, as ``RayReportCallback`` sent
+    them (non-finite values, kept as null, go back as NaN); a record without
+    history (a trainable that reported by itself) reports nothing.
+    """
+    from ray import tune
+
+    arm = record.get("init")
+    executions = record.get("executions") or []
+    arms = (executions[-1].get("arms") or {}) if executions else {}
+    fields = arms.get(arm) or {}
+    history = fields.get("history") or {}
+    epochs = max((len(series) for series in history.values()), default=0)
+    for epoch in range(epochs):
+        metrics = {
+            name: float("nan") if epoch >= len(series) or series[epoch] is None else series[epoch]
+            for name, series in history.items()
+        }
+        last = epoch == epochs - 1
+        metrics.update(epoch=epoch + 1, diverged=bool(last and fields.get("diverged")), init=arm)
+        if last and fields.get("divergence"):
+            metrics["divergence"] = fields["divergence"]
+        tune.report(metrics)
+
+
 def _trial_cpus(context):
     try:
         resources = context.get_trial_resources().required_resources
@@ -651,14 +701,14 @@ def _trial_cpus(context):
 class _Trial:
     """One trial's AutoInit, seed and record, in the worker that runs it."""
 
-    def __init__(self, context, config, autoinit, options, thread_info):
+    def __init__(self, context, config, autoinit, options, thread_info, writer=None):
         self.config = dict(config or {})
         self.autoinit = autoinit
         self.options = options
         self.arm = _arm_of(self.config)
         self.seed = trial_seed(self.config, options.seed)
         self.execution = None
-        self.writer = _RecordWriter(context)
+        self.writer = writer if writer is not None else _RecordWriter(context)
         self.record = records.new_record(
             ENGINE,
             _call(context.get_trial_id),
@@ -692,7 +742,7 @@ class _Trial:
         if arm == "autoinit":
             self.execution["arms"][arm] = self._initialize(model)
         else:
-            self.execution["arms"][arm] = _uninitialized_arm()
+            self.execution["arms"][arm] = records.uninitialized_arm(training=True)
         keras.utils.set_random_seed(self.seed)
         self.write()
         return model
@@ -706,7 +756,7 @@ class _Trial:
                     stacklevel=4,
                 )
             self._start_execution()
-            self.execution["arms"][self.arm] = _uninitialized_arm()
+            self.execution["arms"][self.arm] = records.uninitialized_arm(training=True)
         return self.execution["arms"][self.arm]
 
     def add_epoch(self, values, divergence):
@@ -763,30 +813,11 @@ class _Trial:
         self.record["executions"].append(self.execution)
 
     def _initialize(self, model):
-        initializer = copy.copy(self.autoinit)
-        config = dict(self.autoinit.weight_init_config)
-        if config.get("seed") is None:
-            config["seed"] = self.seed
-            if config.get("sampling_seed") is None:
-                config["sampling_seed"] = 0  # one Monte Carlo draw per estimate, shared by every trial
-        initializer.weight_init_config = config
-        before = _cache_counts(initializer.cache)
-        start = time.perf_counter()
-        model, estimates = initializer.initialize_model(model, return_estimates=True)
-        seconds = time.perf_counter() - start
+        # One Monte Carlo draw per estimate (sampling_seed 0), shared by every trial.
+        before = _cache_counts(self.autoinit.cache)
+        initialized, initializer = records.initialize_arm(self.autoinit, model, self.seed)
+        fields = dict(records.uninitialized_arm(training=True), **initialized)
         after = _cache_counts(initializer.cache)
-        mean, var = _output_estimate(model, estimates)
-        fields = _uninitialized_arm()
-        fields.update(
-            initialized=True,
-            init_seconds=seconds,
-            autoinit_seed=config["seed"],
-            predicted_output_mean=mean,
-            predicted_output_variance=var,
-            layers_without_estimator=len(initializer.unsupported_layers),
-            unsupported_layers=list(initializer.unsupported_layers),
-            estimates={name: [float(m), float(v)] for name, (m, v) in estimates.items()},
-        )
         for name in _CACHE_COUNTS:
             if name in after:
                 fields[f"cache_{name}"] = after[name] - before.get(name, 0)
@@ -796,9 +827,9 @@ class _Trial:
         history = fields.get("history") or {}
         epochs = fields.get("epochs") or 0
         best = _best_epoch(history, self.options.metric, self.options.mode, epochs)
-        fields["metrics"] = _epoch_metrics(history, best)
-        fields["final_metrics"] = _epoch_metrics(history, epochs - 1)
-        reason = divergence or fields.get("divergence") or _non_finite_loss(history)
+        fields["metrics"] = records.epoch_metrics(history, best)
+        fields["final_metrics"] = records.epoch_metrics(history, epochs - 1)
+        reason = divergence or fields.get("divergence") or records.non_finite_loss(history)
         fields["diverged"] = reason is not None
         fields["divergence"] = reason
 
@@ -828,6 +859,18 @@ class _RecordWriter:
                 self.remote = (storage.storage_filesystem, storage.trial_fs_path)
         if self.local_dir is None:
             self.local_dir = _call(context.get_trial_dir)
+
+    def read(self):
+        """The record already in the trial's directory (from an earlier run of the trial), or None."""
+        try:
+            if self.remote is not None:
+                filesystem, directory = self.remote
+                with filesystem.open_input_stream(f"{directory}/{records.RECORD_FILENAME}") as source:
+                    record = json.loads(source.read())
+                return record if isinstance(record, dict) and record.get("format") == records.FORMAT else None
+            return records.read_record(self.local_dir) if self.local_dir else None
+        except (OSError, ValueError):  # absent, unreadable or not a record: start afresh
+            return None
 
     def write(self, record):
         if not self.local_dir:
@@ -887,77 +930,12 @@ def _cache_counts(cache):
 
 
 _CACHE_COUNTS = ("hits", "misses", "shared_hits", "shared_misses")
-_PREDICTION_FIELDS = (
-    "autoinit_seed",
-    "predicted_output_mean",
-    "predicted_output_variance",
-    "layers_without_estimator",
-    "unsupported_layers",
-    "estimates",
-)
-
-
-def _uninitialized_arm():
-    fields = {"initialized": False, "init_seconds": 0.0}
-    fields.update({key: None for key in _PREDICTION_FIELDS})
-    fields.update(
-        train_seconds=0.0, diverged=False, divergence=None, epochs=0, metrics={}, final_metrics={}, history={}
-    )
-    return fields
-
-
-def _finite(value):
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return True
 
 
 def _best_epoch(history, metric, mode, epochs):
-    if epochs == 0:
-        return -1
-    series = history.get(metric) if metric is not None else None
+    """The epoch with the best ``metric`` ("max" or "min" ``mode``); the last one without it."""
+    series = list((history.get(metric) if metric is not None else None) or [])[:epochs]
     if not series:
         return epochs - 1
-    best, best_value = None, None
-    for epoch, value in enumerate(series[:epochs]):
-        if value is None or not _finite(value):
-            continue
-        if best is None or (value > best_value if mode == "max" else value < best_value):
-            best, best_value = epoch, value
-    return epochs - 1 if best is None else best
-
-
-def _epoch_metrics(history, epoch):
-    if epoch < 0:
-        return {}
-    metrics = {}
-    for name, values in history.items():
-        if values:
-            value = values[min(epoch, len(values) - 1)]
-            metrics[name] = value if value is not None and _finite(value) else None
-    return metrics
-
-
-def _non_finite_loss(history):
-    for key in ("loss", "val_loss"):
-        for epoch, value in enumerate(history.get(key, [])):
-            if value is not None and not _finite(value):
-                return f"non-finite {key} ({value}) at epoch {epoch}"
-    return None
-
-
-def _output_estimate(model, estimates):
-    """AutoInit's (mean, var) for the layer producing the model's first output."""
-    name = None
-    try:
-        name = model.outputs[0]._keras_history.operation.name
-    except (AttributeError, IndexError, TypeError, ValueError):
-        pass
-    if name in estimates:
-        mean, var = estimates[name]
-    elif estimates:
-        mean, var = list(estimates.values())[-1]
-    else:
-        return None, None
-    return float(mean), float(var)
+    series += [None] * (epochs - len(series))
+    return records.best_epoch(series, (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b))

@@ -62,9 +62,13 @@ Record format (version 1). Floats that are not finite are written as
 ```
 
 ``rows(record)`` flattens a record into one dict per (execution, arm), the
-shape result tables use.
+shape result tables use. The engine adapters build arms with the same
+helpers (``uninitialized_arm``, ``initialize_arm``, ``epoch_metrics``,
+``best_epoch``, ``non_finite_loss``, ``logs_divergence``), so both engines
+fill the fields the same way.
 """
 
+import copy
 import datetime
 import hashlib
 import json
@@ -72,6 +76,7 @@ import math
 import os
 import socket
 import tempfile
+import time
 
 FORMAT = "autoinit_nas.trial_record"
 VERSION = 1
@@ -430,6 +435,174 @@ def rows(record):
     if not result:
         result.append(dict(base, arm=None, execution=None))
     return result
+
+
+# Arm fields, shared by the engine adapters.
+
+# The fields of an arm that AutoInit's initialization fills in (None when it did not run).
+PREDICTION_FIELDS = (
+    "autoinit_seed",
+    "predicted_output_mean",
+    "predicted_output_variance",
+    "layers_without_estimator",
+    "unsupported_layers",
+    "estimates",
+)
+
+
+def uninitialized_arm(training=False):
+    """The fields of an arm AutoInit did not initialize (the default arm, reloaded weights).
+
+    Example:
+        >>> uninitialized_arm()["initialized"], uninitialized_arm()["predicted_output_variance"]
+        (False, None)
+        >>> uninitialized_arm(training=True)["epochs"]
+        0
+
+    Args:
+        training: also include the training fields (``train_seconds``,
+            ``diverged``, ``epochs``, ``metrics``, ...), as they are before any
+            epoch.
+    """
+    fields = {"initialized": False, "init_seconds": 0.0}
+    fields.update({key: None for key in PREDICTION_FIELDS})
+    if training:
+        fields.update(train_seconds=0.0, diverged=False, divergence=None, epochs=0, metrics={},
+                      final_metrics={}, history={})
+    return fields
+
+
+def initialize_arm(autoinit, model, seed):
+    """Initialize ``model`` with a copy of ``autoinit`` seeded for the trial; returns (arm fields, the copy).
+
+    The copy draws the weights with ``seed`` unless ``autoinit``'s
+    ``weight_init_config`` has a seed of its own; its Monte Carlo estimates
+    then use ``sampling_seed`` (0 unless configured), not the trial seed, so
+    every trial gets the same estimate for the same layer and estimate caches
+    can share it. The fields are ``uninitialized_arm()``'s with
+    ``initialized``, ``init_seconds`` and ``PREDICTION_FIELDS`` filled in.
+    """
+    initializer = copy.copy(autoinit)
+    config = dict(autoinit.weight_init_config)
+    if config.get("seed") is None:
+        config["seed"] = seed
+        if config.get("sampling_seed") is None:
+            config["sampling_seed"] = 0
+    initializer.weight_init_config = config
+    start = time.perf_counter()
+    model, estimates = initializer.initialize_model(model, return_estimates=True)
+    seconds = time.perf_counter() - start
+    mean, var = output_estimate(model, estimates)
+    fields = uninitialized_arm()
+    fields.update(
+        initialized=True,
+        init_seconds=seconds,
+        autoinit_seed=config["seed"],
+        predicted_output_mean=mean,
+        predicted_output_variance=var,
+        layers_without_estimator=len(initializer.unsupported_layers),
+        unsupported_layers=list(initializer.unsupported_layers),
+        estimates={name: [float(m), float(v)] for name, (m, v) in estimates.items()},
+    )
+    return fields, initializer
+
+
+def output_estimate(model, estimates):
+    """AutoInit's (mean, var) for the layer producing ``model``'s first output; (None, None) without estimates.
+
+    Falls back to the last estimate when that layer has none under its name.
+    """
+    name = None
+    try:
+        name = model.outputs[0]._keras_history.operation.name
+    except (AttributeError, IndexError, TypeError, ValueError):
+        pass
+    if name in estimates:
+        mean, var = estimates[name]
+    elif estimates:
+        mean, var = list(estimates.values())[-1]
+    else:
+        return None, None
+    return float(mean), float(var)
+
+
+def finite(value):
+    """False only for a number that is NaN or infinite; True for finite numbers and non-numbers (None, text).
+
+    Example:
+        >>> finite(1.0), finite(float("nan")), finite(None)
+        (True, False, True)
+    """
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+def best_epoch(values, better_than):
+    """Index of the best finite value in ``values`` (one per epoch; None where missing).
+
+    ``better_than(a, b)`` says whether ``a`` beats ``b``; the earliest of
+    equal values wins. Returns the last epoch when no value is finite, and -1
+    for no epochs.
+
+    Example:
+        >>> best_epoch([0.5, None, 0.7, 0.7], lambda a, b: a > b)
+        2
+    """
+    best, best_value = None, None
+    for epoch, value in enumerate(values):
+        if value is None or not finite(value):
+            continue
+        if best is None or better_than(value, best_value):
+            best, best_value = epoch, value
+    return len(values) - 1 if best is None else best
+
+
+def epoch_metrics(history, epoch):
+    """{metric: value at ``epoch``} of a ``history`` ({metric: [value per epoch]}); non-finite values are None.
+
+    A series shorter than ``epoch`` gives its last value; ``epoch`` -1 gives {}.
+
+    Example:
+        >>> epoch_metrics({"loss": [0.9, 0.5], "val_loss": [1.0, float("nan")]}, 1)
+        {'loss': 0.5, 'val_loss': None}
+    """
+    if epoch < 0:
+        return {}
+    metrics = {}
+    for name, values in history.items():
+        if values:
+            value = values[min(epoch, len(values) - 1)]
+            metrics[name] = value if value is not None and finite(value) else None
+    return metrics
+
+
+def non_finite_loss(history):
+    """Why a ``history`` ({metric: [value per epoch]}) diverged: its first non-finite ``loss`` or ``val_loss``; else None.
+
+    Example:
+        >>> non_finite_loss({"loss": [0.9, float("inf")]})
+        'non-finite loss (inf) at epoch 1'
+    """
+    for key in ("loss", "val_loss"):
+        for epoch, value in enumerate(history.get(key, [])):
+            if value is not None and not finite(value):
+                return f"non-finite {key} ({value}) at epoch {epoch}"
+    return None
+
+
+def logs_divergence(logs, where):
+    """Why one step's Keras ``logs`` diverged: a non-finite ``loss`` or ``val_loss`` "at ``where``"; else None.
+
+    Example:
+        >>> logs_divergence({"loss": float("nan")}, "epoch 0, batch 3")
+        'non-finite loss (nan) at epoch 0, batch 3'
+    """
+    for key in ("loss", "val_loss"):
+        if key in (logs or {}) and not finite(logs[key]):
+            return f"non-finite {key} ({float(logs[key])}) at {where}"
+    return None
 
 
 # JSON helpers.

@@ -92,6 +92,8 @@ def main(output, storage):
         autoinit = AutoInit(
             weight_init_config={"monte_carlo_samples": 200_000},
             custom_distribution_estimators={ShiftedDouble: ShiftedDoubleEstimator},
+            # The test checks the estimator's own prediction (the probe would report a measurement).
+            propagation="scalar",
         )
         trainable = with_autoinit(
             train, autoinit, build=build, data=digits("flat"), shared_cache=cache, metric="val_accuracy"

@@ -280,8 +280,9 @@ def test_paired_sweep_records_every_trial_and_shares_sampled_estimates(ray_sessi
     storage = pyarrow.fs.SubTreeFileSystem(str(tmp_path), pyarrow.fs.LocalFileSystem())
     tuner = tune.Tuner(
         with_autoinit(
-            train, AutoInit(weight_init_config=FAST_AUTOINIT), build=build, data=digits("flat"),
-            shared_cache=cache, metric="val_accuracy",
+            # Scalar propagation: the checks below are its predictions and its sampled estimates.
+            train, AutoInit(weight_init_config=FAST_AUTOINIT, propagation="scalar"), build=build,
+            data=digits("flat"), shared_cache=cache, metric="val_accuracy",
         ),
         param_space=param_space_from_space(build, small_mlp_space(), init=("autoinit", "default")),
         tune_config=tune.TuneConfig(
@@ -406,6 +407,75 @@ def test_restore_reruns_only_errored_and_unfinished_trials(interrupted_sweep):
     assert found["diverge"]["status"] == "diverged"
     for case in ("ok", "fail", "interrupt", "late"):
         assert found[case]["status"] == "completed", found[case]["reason"]
+
+
+class FakeTrialContext:
+    """What ``tune.get_context()`` gives a trial, for running ``_run_trial`` outside Tune."""
+
+    def __init__(self, trial_dir):
+        self.trial_dir = trial_dir
+
+    def get_trial_id(self):
+        return "fake_00001"
+
+    def get_trial_name(self):
+        return "train_fake_00001"
+
+    def get_trial_dir(self):
+        return self.trial_dir
+
+    def get_trial_resources(self):
+        raise RuntimeError("outside Tune")  # one CPU
+
+
+def test_a_trial_restored_after_it_finished_reports_its_record_instead_of_training(
+    ray_session, tmp_path, monkeypatch
+):
+    """Tune saves its state every ~10 s: a driver killed just after a trial ended restores it as unfinished."""
+    from autoinit_nas.integrations import ray_tune
+
+    trial_dir = str(tmp_path / "trial")
+    reports, trainings = [], []
+    monkeypatch.setattr(tune, "get_context", lambda: FakeTrialContext(trial_dir))
+    monkeypatch.setattr(tune, "report", lambda metrics, **kwargs: reports.append(dict(metrics)))
+    build = mlp_build()
+    config = {"depth": 1, "units": 16, "activation": "relu", "normalization": "none", "dropout": 0.0,
+              "skip": False, "learning_rate": 1e-2, "init": "autoinit"}
+    (x, y), validation = digits("flat")
+
+    def fit(config):
+        trainings.append(config["init"])
+        model = prepare_model(build_from_config(build, config), config)
+        model.fit(x, y, validation_data=validation, epochs=2, batch_size=64, verbose=0,
+                  callbacks=[RayReportCallback()])
+
+    def run(config):
+        options = ray_tune._Options(seed=0, metric="val_accuracy", mode="max", threads=False)
+        portable = ray_tune._PortableAutoInit(AutoInit(weight_init_config=FAST_AUTOINIT))
+        ray_tune._run_trial(fit, config, portable, None, options, {})
+
+    run(config)
+    path = os.path.join(trial_dir, records.RECORD_FILENAME)
+    with open(path) as stream:
+        finished = stream.read()
+    trained = list(reports)
+    assert trainings == ["autoinit"] and [report["epoch"] for report in trained] == [1, 2]
+
+    # Restarted after it finished: the same epochs are reported from the record, nothing trains or changes.
+    reports.clear()
+    run(config)
+    assert trainings == ["autoinit"] and reports == trained
+    with open(path) as stream:
+        assert stream.read() == finished
+
+    # A record of another trial, or of one that had not finished, is no reason to skip training.
+    run(dict(config, units=32))
+    assert trainings == ["autoinit", "autoinit"]
+    record = records.read_record(path)
+    record["status"] = "running"
+    records.write_record(trial_dir, record)
+    run(dict(config, units=32))
+    assert trainings == ["autoinit"] * 3 and records.read_record(path)["status"] == "completed"
 
 
 # --- several machines -----------------------------------------------------------------
