@@ -9,7 +9,11 @@ from autoinit_nas.core import graph, loading, probe, weights
 from autoinit_nas.core.cache import GLOBAL_CACHE
 from autoinit_nas.core.config import validate_mapping, validate_moment, validate_weight_init_config
 from autoinit_nas.core.sanitize import AutoInitWarning, Diagnostics, checked_moments
-from autoinit_nas.estimators.base import PassThroughEstimator, WeightedLayerEstimator
+from autoinit_nas.estimators.base import (
+    PassThroughEstimator,
+    WeightedLayerEstimator,
+    sampling_seed_of,
+)
 from autoinit_nas.estimators.registry import EstimatorRegistry
 
 PROPAGATIONS = ("probe", "scalar")
@@ -247,17 +251,11 @@ class AutoInit:
                 return None
 
             config = self.weight_init_config
-            base_seed = config["seed"]
-            if base_seed is None:
-                base_seed = random.SystemRandom().randrange(2**31)
-            probe_seed = next(
-                (seed for seed in (config["sampling_seed"], config["seed"]) if seed is not None), 0
-            )
             try:
                 entries = probe.ProbePropagation(
                     model, estimator_for, estimate_if_needed, input_moments, config,
                     self.signal_variance, diagnostics,
-                ).run(base_seed, probe_seed)
+                ).run(self._weight_base_seed(), sampling_seed_of(config))
             except probe.ProbeUnavailable as reason:
                 warnings.warn(
                     AutoInitWarning(
@@ -284,14 +282,16 @@ class AutoInit:
         diagnostics.emit(stacklevel=4)
         return entries
 
+    def _weight_base_seed(self):
+        """``seed``, or a fresh one when it is None (new weights every call)."""
+        seed = self.weight_init_config["seed"]
+        return random.SystemRandom().randrange(2**31) if seed is None else seed
+
     def _apply_weights(self, estimators):
         config = self.weight_init_config
         weighted = [e for e in estimators.values() if isinstance(e, WeightedLayerEstimator)]
         total = sum(len(e.weight_plan) for e in weighted)
-        base_seed = config["seed"]
-        if base_seed is None:
-            base_seed = random.SystemRandom().randrange(2**31)
-        seeds = iter(weights.weight_seeds(base_seed, total))
+        seeds = iter(weights.weight_seeds(self._weight_base_seed(), total))
         for estimator in weighted:
             weights.apply_plan(estimator, config["distribution"], seeds, config["constrain_weights"])
 

@@ -25,12 +25,20 @@ def _moments(value):
     return float(array.mean()), float(array.var())
 
 
+def _as_input(array):
+    """Integer arrays (token ids for an Embedding) stay integers; anything else becomes float32."""
+    array = np.asarray(array)
+    return array if np.issubdtype(array.dtype, np.integer) else array.astype("float32")
+
+
 def measure_moments(model, inputs, training=True):
     """{entry name: (mean, var)} of every layer's output on ``inputs``.
 
     Args:
         model: a Functional or built Sequential model.
-        inputs: an array, or a list with one array per model input.
+        inputs: an array, or a list with one array per model input
+            (integer arrays, such as token ids, are passed as they are;
+            others as float32).
         training: call layers in training mode (dropout active, batch
             statistics in normalization), the mode AutoInit predicts.
     """
@@ -40,10 +48,11 @@ def measure_moments(model, inputs, training=True):
         raise ValueError(
             f"Model '{model.name}' has {len(model_inputs)} inputs; received {len(batch)} arrays."
         )
-    values = [keras.ops.convert_to_tensor(np.asarray(array, dtype="float32")) for array in batch]
+    values = [keras.ops.convert_to_tensor(_as_input(array)) for array in batch]
 
     def visit(node, key, values_in):
-        mapping = {id(tensor): value for tensor, value in zip(node.input_tensors, values_in)}
+        # The walk hands over one value per signal tensor (masks left out).
+        mapping = {id(tensor): value for tensor, value in zip(graph.signal_tensors(node), values_in)}
         args, kwargs = node.arguments.fill_in(mapping)
         operation = node.operation
         if isinstance(operation, keras.layers.Layer):

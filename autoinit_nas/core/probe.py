@@ -271,10 +271,9 @@ class ProbePropagation:
         self.config = config
         self.signal_variance = float(signal_variance)
         self.diagnostics = diagnostics
-        self.applied = {}  # id(estimator) -> set of assigned attributes
-        self.seeds = {}  # (id(estimator), attribute) -> weight seed
+        self.seeds = {}  # (id(estimator), attribute) -> weight seed, once assigned
         self.units = {}  # (id(estimator), attribute) -> its unit draw, for rescaling
-        self.weight_count = 0
+        self._weight_seeds = []
 
     def run(self, base_seed, probe_seed):
         """Initialize every layer; returns {entry name: (mean, var)} measured on the probe."""
@@ -377,15 +376,19 @@ class ProbePropagation:
         plan = getattr(estimator, "weight_plan", None)
         if not plan:
             return []
-        done = self.applied.setdefault(id(estimator), set())
-        fresh = [attribute for attribute in plan if attribute not in done]
+        fresh = [attribute for attribute in plan if (id(estimator), attribute) not in self.seeds]
         for attribute in fresh:
-            seed = weights.weight_seeds(self.base_seed, self.weight_count + 1)[-1]
-            self.weight_count += 1
+            seed = self._next_weight_seed()
             self.seeds[(id(estimator), attribute)] = seed
             self._assign(estimator, attribute, seed)
-            done.add(attribute)
         return fresh
+
+    def _next_weight_seed(self):
+        # weight_seeds(base, n) is a prefix of weight_seeds(base, m) for n < m,
+        # so the block is regrown, doubling, instead of redrawn per weight.
+        if len(self.seeds) >= len(self._weight_seeds):
+            self._weight_seeds = weights.weight_seeds(self.base_seed, 2 * len(self._weight_seeds) + 64)
+        return self._weight_seeds[len(self.seeds)]
 
     def _assign(self, estimator, attribute, seed, zero_biases=True):
         key = (id(estimator), attribute)

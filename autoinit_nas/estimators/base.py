@@ -113,10 +113,7 @@ class LayerOutputDistributionEstimator:
         from its own ``seed`` but fixes ``sampling_seed`` computes each sampled
         estimate once.
         """
-        seed = self.estimator_config.get("sampling_seed")
-        if seed is None:
-            seed = self.estimator_config["seed"]
-        return 0 if seed is None else int(seed)
+        return sampling_seed_of(self.estimator_config)
 
 
 class PassThroughEstimator(LayerOutputDistributionEstimator):
@@ -272,6 +269,19 @@ class WeightedLayerEstimator(LayerOutputDistributionEstimator):
         """(object, attribute) holding the initializer of weight ``attribute``."""
         owner, name = self.weight_owner(attribute)
         return owner, self.initializer_attributes.get(name, name + "_initializer")
+
+
+def sampling_seed_of(config):
+    """The seed of sampled estimates (and the probe batch): ``sampling_seed``, else ``seed``, else 0.
+
+    Example:
+        >>> sampling_seed_of({"seed": 7, "sampling_seed": None})
+        7
+    """
+    seed = config.get("sampling_seed")
+    if seed is None:
+        seed = config.get("seed")
+    return 0 if seed is None else int(seed)
 
 
 def second_moment_of(means_in, vars_in, index=0):

@@ -112,7 +112,6 @@ import warnings
 import keras
 import keras_tuner
 
-from autoinit_nas import AutoInit
 from autoinit_nas.integrations import records
 
 INIT_MODES = ("autoinit", "default", "compare")
@@ -172,15 +171,7 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
             )
         if init not in INIT_MODES:
             raise ValueError(f"`init` must be one of {INIT_MODES}. Received: init={init!r}")
-        if autoinit is None:
-            autoinit = AutoInit()
-        elif not isinstance(autoinit, AutoInit):
-            raise TypeError(
-                "`autoinit` must be an autoinit_nas.AutoInit instance or None. "
-                f"Received: {autoinit!r} of type {type(autoinit).__name__}"
-            )
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"`seed` must be an int. Received: seed={seed!r}")
+        autoinit, seed = records.checked_options(autoinit, seed)
         super().__init__(name=name or hypermodel.name, tunable=True)
         self.hypermodel = hypermodel
         self.autoinit = autoinit

@@ -181,15 +181,7 @@ def with_autoinit(
             "`trainable` must be a function trainable(config, **parameters). "
             f"Received: {trainable!r} of type {type(trainable).__name__}"
         )
-    if autoinit is None:
-        autoinit = AutoInit()
-    elif not isinstance(autoinit, AutoInit):
-        raise TypeError(
-            "`autoinit` must be an autoinit_nas.AutoInit instance or None. "
-            f"Received: {autoinit!r} of type {type(autoinit).__name__}"
-        )
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"`seed` must be an int. Received: seed={seed!r}")
+    autoinit, seed = records.checked_options(autoinit, seed)
     if shared_cache is True:
         shared_cache = SharedEstimateCache()
     elif shared_cache is False:

@@ -472,6 +472,27 @@ def uninitialized_arm(training=False):
     return fields
 
 
+def checked_options(autoinit, seed):
+    """The adapters' shared argument checks: (``autoinit`` or a fresh ``AutoInit()``, ``seed``).
+
+    Example:
+        >>> type(checked_options(None, 0)[0]).__name__
+        'AutoInit'
+    """
+    from autoinit_nas import AutoInit
+
+    if autoinit is None:
+        autoinit = AutoInit()
+    elif not isinstance(autoinit, AutoInit):
+        raise TypeError(
+            "`autoinit` must be an autoinit_nas.AutoInit instance or None. "
+            f"Received: {autoinit!r} of type {type(autoinit).__name__}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"`seed` must be an int. Received: seed={seed!r}")
+    return autoinit, seed
+
+
 def initialize_arm(autoinit, model, seed):
     """Initialize ``model`` with a copy of ``autoinit`` seeded for the trial; returns (arm fields, the copy).
 

@@ -85,6 +85,68 @@ def run_spawned(function, *args, **kwargs):
         return pool.submit(function, *args, **kwargs).result()
 
 
+ANCHOR_DIRECTORY = Path(__file__).resolve().parents[2] / "tests" / "data"
+
+
+def anchor_builder(name):
+    """A builder for one of the NAS-generated tf.keras 2 anchor models (fixed size: its argument is ignored)."""
+
+    def build(_size=None):
+        import json
+        import warnings
+
+        from autoinit_nas.core.loading import load_model
+
+        document = json.loads((ANCHOR_DIRECTORY / f"{name}.json").read_text())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # arguments Keras 3 dropped from the tf.keras 2 config
+            return load_model(document["interpretation"]["model"])
+
+    build.__doc__ = f"The '{name}' anchor model (tests/data/{name}.json), built from its tf.keras 2 JSON."
+    return build
+
+
+def selected_names(parser, items, choices, what="model"):
+    """Names from space- or comma-separated ``items``, deduplicated in order; a parser error names unknown ones."""
+    names = []
+    for item in items:
+        names += [name.strip() for name in item.split(",") if name.strip()]
+    unknown = [name for name in names if name not in choices]
+    if unknown:
+        parser.error(f"unknown {what}(s) {unknown}; choose from {list(choices)}")
+    return list(dict.fromkeys(names))
+
+
+def add_propagation_argument(parser):
+    """``--propagation probe|scalar``: which AutoInit propagation a benchmark times."""
+    parser.add_argument("--propagation", choices=("probe", "scalar"), default="probe",
+                        help="AutoInit's propagation (default probe, AutoInit's default)")
+
+
+def profile_calls(call, repeats, path, title):
+    """cProfile ``repeats`` calls of ``call()``; writes the report (cumulative, then own time) and returns it."""
+    import cProfile
+    import io
+    import pstats
+    import warnings
+
+    profiler = cProfile.Profile()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        profiler.enable()
+        for _ in range(repeats):
+            call()
+        profiler.disable()
+    stream = io.StringIO()
+    stream.write(title + "\n")
+    stats = pstats.Stats(profiler, stream=stream).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(25)
+    text = stream.getvalue()
+    Path(path).write_text(text)
+    return text
+
+
 def loglog_slope(xs, ys):
     """Least-squares slope of log(y) against log(x) (nan with fewer than 2 usable points)."""
     points = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x > 0 and y > 0]

@@ -196,21 +196,10 @@ def measure_series(points, repeats, profile_path=None, propagation="probe"):
 
 
 def _profile(model, repeats, path, propagation="probe"):
-    import cProfile
-    import io
-    import pstats
-
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(repeats):
-        _initialize(model, propagation)
-    profiler.disable()
-    stream = io.StringIO()
-    stream.write(f"cProfile of {repeats} steady-state AutoInit calls, {model.count_params():,} parameters\n")
-    stats = pstats.Stats(profiler, stream=stream).strip_dirs()
-    stats.sort_stats("cumulative").print_stats(30)
-    stats.sort_stats("tottime").print_stats(20)
-    Path(path).write_text(stream.getvalue())
+    _common.profile_calls(
+        lambda: _initialize(model, propagation), repeats, path,
+        f"cProfile of {repeats} steady-state AutoInit calls, {model.count_params():,} parameters",
+    )
 
 
 def slopes(rows):
@@ -295,8 +284,7 @@ def parse_args(argv=None):
         "--series", nargs="+", default=list(SERIES), choices=SERIES, help="series to run (default both)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the largest model of each series")
-    parser.add_argument("--propagation", choices=("probe", "scalar"), default="probe",
-                        help="AutoInit's propagation (default probe, AutoInit's default)")
+    _common.add_propagation_argument(parser)
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a slope misses")
     args = parser.parse_args(argv)
     if args.repeats is None:

@@ -355,25 +355,6 @@ def conv1d_avgpool_stages(size):
     return _model(inputs, L.Flatten()(x), size, "conv1d_avgpool")
 
 
-ANCHOR_DIR = Path(__file__).resolve().parents[2] / "tests" / "data"
-
-
-def anchor(name):
-    """A NAS-generated model of the original library's tests (tf.keras 2 JSON), as Keras 3."""
-    def build(size):
-        import json
-        import warnings
-
-        from autoinit_nas.core import loading
-
-        spec = json.loads((ANCHOR_DIR / f"{name}.json").read_text())["interpretation"]["model"]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # dropped Keras 2 arguments
-            return loading.load_model(json.dumps(spec), {}, True)
-
-    return build
-
-
 ACTIVATIONS_50 = ("relu", "leaky_relu", "elu", "selu", "gelu", "swish", "softplus", "tanh", "sigmoid")
 
 # name: (family, builder, input kind, documented approximations it exercises)
@@ -414,9 +395,9 @@ ZOO = {
     "conv1d_avgpool": ("CNN", conv1d_avgpool_stages, "sequence", (POOL_AFTER_RELU,)),
     "transformer_tokens": ("transformer", transformer_tokens, "tokens", ()),
     "transformer_post_ln": ("transformer", transformer_post_ln, "sequence", (GLOBAL_POOL,)),
-    "anchor_mnist": ("NAS anchor", anchor("mnist"), "anchor", (POOL_AFTER_RELU,)),
-    "anchor_pmlb": ("NAS anchor", anchor("pmlb"), "anchor", ()),
-    "anchor_toxicity": ("NAS anchor", anchor("toxicity"), "anchor", (POOL_AFTER_RELU, STACKED_RNN)),
+    "anchor_mnist": ("NAS anchor", _common.anchor_builder("mnist"), "anchor", (POOL_AFTER_RELU,)),
+    "anchor_pmlb": ("NAS anchor", _common.anchor_builder("pmlb"), "anchor", ()),
+    "anchor_toxicity": ("NAS anchor", _common.anchor_builder("toxicity"), "anchor", (POOL_AFTER_RELU, STACKED_RNN)),
 }
 # The anchors have fixed sizes: --tiny leaves them out.
 ANCHORS = tuple(name for name, (family, *_rest) in ZOO.items() if family == "NAS anchor")
@@ -493,37 +474,6 @@ def _input_layer_names(model):
     }
 
 
-def _measure(model, inputs):
-    """measure_moments, but int inputs are passed as ints (measure_moments casts to float32)."""
-    import keras
-    import numpy as np
-
-    from autoinit_nas.core import graph
-    from autoinit_nas.core.measure import measure_moments
-
-    batch = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-    if not any(np.issubdtype(np.asarray(a).dtype, np.integer) for a in batch):
-        return measure_moments(model, inputs)
-    # Token ids: same walk as measure_moments, with the ids kept as int32.
-    values = [keras.ops.convert_to_tensor(np.asarray(a)) for a in batch]
-
-    def visit(node, key, values_in):
-        mapping = {id(t): v for t, v in zip(graph.signal_tensors(node), values_in)}
-        args, kwargs = node.arguments.fill_in(mapping)
-        operation = node.operation
-        if isinstance(operation, keras.layers.Layer):
-            kwargs = dict(kwargs, training=True)
-        outputs = operation(*args, **kwargs)
-        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-    _, entries = graph.walk(model, values, visit)
-    result = {}
-    for key, value in entries.items():
-        array = np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
-        result[key] = (float(array.mean()), float(array.var()))
-    return result
-
-
 def _log2_ratio(measured, predicted):
     if measured <= 1e-30 and predicted <= 1e-30:
         return 0.0
@@ -575,6 +525,8 @@ def evaluate_model(name, tiny=False, batch=DEFAULT_BATCH, seed=DEFAULT_SEED):
 
     import keras
 
+    from autoinit_nas.core.measure import measure_moments
+
     family, builder, kind, documented = ZOO[name]
     size = Size(tiny)
     keras.utils.set_random_seed(seed)
@@ -587,11 +539,11 @@ def evaluate_model(name, tiny=False, batch=DEFAULT_BATCH, seed=DEFAULT_SEED):
         config.update(monte_carlo_samples=100_000, recurrent_monte_carlo_samples=500)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        default = _measure(model, inputs)
+        default = measure_moments(model, inputs)
         results, seconds = {}, {}
         for propagation in ("scalar", "probe"):
             estimates, seconds[propagation] = _timed_autoinit(model, propagation, config)
-            results[propagation] = (estimates, _measure(model, inputs))
+            results[propagation] = (estimates, measure_moments(model, inputs))
     layer_rows = []
     row = {"model": name, "family": family, "parameters": int(model.count_params())}
     probe_measured = results["probe"][1]
@@ -724,13 +676,7 @@ def parse_args(argv=None):
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 1 when probe propagation misses a target on any model")
     args = parser.parse_args(argv)
-    names = []
-    for item in args.models or models_for(args.tiny):
-        names += [name.strip() for name in item.split(",") if name.strip()]
-    unknown = [name for name in names if name not in ZOO]
-    if unknown:
-        parser.error(f"unknown model(s) {unknown}; choose from {list(ZOO)}")
-    args.models = list(dict.fromkeys(names))
+    args.models = _common.selected_names(parser, args.models or models_for(args.tiny), ZOO)
     if args.batch is None:
         args.batch = TINY_BATCH if args.tiny else DEFAULT_BATCH
     if args.batch < 2:

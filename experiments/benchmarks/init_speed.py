@@ -176,24 +176,6 @@ def build_transformer(tiny=False):
     return keras.Model(tokens, keras.layers.Dense(10)(x), name="transformer")
 
 
-ANCHOR_DIRECTORY = Path(__file__).resolve().parents[2] / "tests" / "data"
-
-
-def anchor_builder(name):
-    """A builder for one of the NAS-generated tf.keras 2 anchor models (fixed size)."""
-
-    def build(tiny=False):
-        import json
-
-        from autoinit_nas.core.loading import load_model
-
-        document = json.loads((ANCHOR_DIRECTORY / f"{name}.json").read_text())
-        return load_model(document["interpretation"]["model"])
-
-    build.__doc__ = f"The '{name}' anchor model (tests/data/{name}.json), built from its tf.keras 2 JSON."
-    return build
-
-
 MODELS = {
     "mlp": build_mlp,
     "mlp200": build_mlp200,
@@ -201,9 +183,9 @@ MODELS = {
     "gru": build_gru,
     "resnet": build_resnet,
     "transformer": build_transformer,
-    "anchor_mnist": anchor_builder("mnist"),
-    "anchor_pmlb": anchor_builder("pmlb"),
-    "anchor_toxicity": anchor_builder("toxicity"),
+    "anchor_mnist": _common.anchor_builder("mnist"),
+    "anchor_pmlb": _common.anchor_builder("pmlb"),
+    "anchor_toxicity": _common.anchor_builder("toxicity"),
 }
 
 
@@ -276,26 +258,10 @@ def measure(name, tiny=False, repeats=DEFAULT_REPEATS, profile_path=None, propag
 
 def _profile(model, repeats, path, propagation="probe"):
     """cProfile over ``repeats`` steady-state calls; writes and returns the report."""
-    import cProfile
-    import io
-    import pstats
-    import warnings
-
-    profiler = cProfile.Profile()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        profiler.enable()
-        for _ in range(repeats):
-            _initialize(model, propagation)
-        profiler.disable()
-    stream = io.StringIO()
-    stream.write(f"cProfile of {repeats} steady-state AutoInit calls\n")
-    stats = pstats.Stats(profiler, stream=stream).strip_dirs()
-    stats.sort_stats("cumulative").print_stats(40)
-    stats.sort_stats("tottime").print_stats(25)
-    text = stream.getvalue()
-    Path(path).write_text(text)
-    return text
+    return _common.profile_calls(
+        lambda: _initialize(model, propagation), repeats, path,
+        f"cProfile of {repeats} steady-state AutoInit calls",
+    )
 
 
 def run_isolated(name, tiny=False, repeats=DEFAULT_REPEATS, profile_path=None, pool=None,
@@ -411,21 +377,12 @@ def parse_args(argv=None):
         "--isolation", choices=("model", "shared"), default=None,
         help="one fresh process per model (default) or one for all (default with --tiny)",
     )
-    parser.add_argument(
-        "--propagation", choices=("probe", "scalar"), default="probe",
-        help="AutoInit's propagation (default probe, AutoInit's default)",
-    )
+    _common.add_propagation_argument(parser)
     parser.add_argument(
         "--strict", action="store_true", help="exit with status 1 when any budget is missed",
     )
     args = parser.parse_args(argv)
-    names = []
-    for item in args.models or list(MODELS):
-        names += [name.strip() for name in item.split(",") if name.strip()]
-    unknown = [name for name in names if name not in MODELS]
-    if unknown:
-        parser.error(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
-    args.models = list(dict.fromkeys(names))
+    args.models = _common.selected_names(parser, args.models or list(MODELS), MODELS)
     if args.repeats is None:
         args.repeats = TINY_REPEATS if args.tiny else DEFAULT_REPEATS
     if args.repeats < 1:
