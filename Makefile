@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export TF_CPP_MIN_LOG_LEVEL := 2
 export RAY_AUTH_MODE := disabled
 
-.PHONY: demo test bench fuzz install clean
+.PHONY: demo test check bench fuzz install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(STAMP)
 	$(PY) -m pytest
 	KERAS_BACKEND=jax $(PY) -m pytest tests/core tests/e2e
 	KERAS_BACKEND=torch $(PY) -m pytest tests/core tests/e2e
+
+# Everything make test runs, then the slow checks (tests marked slow, 10,000-example fuzzing).
+check: test
+	$(PY) -m pytest -m slow
+	$(MAKE) fuzz
 
 # The property test at FUZZ_EXAMPLES random architectures (make test runs 1,000);
 # FUZZ_SEED=n explores a different stream of examples. Prints the count.

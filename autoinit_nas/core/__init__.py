@@ -1,1 +1,1 @@
-"""AutoInit core: graph walk, weight application, config, Gaussian moment maths."""
+"""AutoInit core: the graph walk, the probe, weight application, config and legacy loading."""

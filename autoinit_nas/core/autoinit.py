@@ -8,7 +8,7 @@ import keras
 from autoinit_nas.core import graph, loading, probe, weights
 from autoinit_nas.core.cache import GLOBAL_CACHE
 from autoinit_nas.core.config import validate_mapping, validate_moment, validate_weight_init_config
-from autoinit_nas.core.sanitize import AutoInitWarning, Diagnostics, checked_moments
+from autoinit_nas.maths.sanitize import AutoInitWarning, Diagnostics, checked_moments
 from autoinit_nas.estimators.base import (
     PassThroughEstimator,
     WeightedLayerEstimator,

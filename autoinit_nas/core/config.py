@@ -8,7 +8,7 @@ Example:
 import math
 import numbers
 
-from autoinit_nas.core.sanitize import MOMENT_LIMIT
+from autoinit_nas.maths.sanitize import MOMENT_LIMIT
 from autoinit_nas.estimators.base import DEFAULT_ESTIMATOR_CONFIG
 
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "orthogonal")

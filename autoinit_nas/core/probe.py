@@ -63,7 +63,7 @@ import keras
 import numpy as np
 
 from autoinit_nas.core import graph, weights
-from autoinit_nas.core.sanitize import VANISHING_RATIO, clamp_weight_variance
+from autoinit_nas.maths.sanitize import VANISHING_RATIO, clamp_weight_variance
 
 # Values per probe tensor the batch size aims for: the largest tensor of the
 # model holds about this many. 2^16 reads a variance to ~1% (i.i.d.) and keeps

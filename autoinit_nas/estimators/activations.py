@@ -10,7 +10,7 @@ it. It picks, per function:
   integrated exactly with truncated-normal partial moments;
 * quadrature (every other elementwise function, Keras's or a user's
   callable): composite Gauss-Legendre over the Gaussian, cut at the
-  function's kinks (see ``autoinit_nas.core.gaussian.elementwise_moments``);
+  function's kinks (see ``autoinit_nas.maths.gaussian.elementwise_moments``);
 * Monte Carlo (functions that mix a whole axis: softmax, log_softmax,
   sparsemax): seeded, ``monte_carlo_samples`` scalar draws, memoized;
 * glu halves its last axis, a * sigmoid(b), with a and b independent:
@@ -31,7 +31,7 @@ import numpy as np
 
 from scipy import special
 
-from autoinit_nas.core import gaussian
+from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
 from autoinit_nas.estimators.registry import register
 

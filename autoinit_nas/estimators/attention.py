@@ -31,7 +31,7 @@ import math
 import keras
 import numpy as np
 
-from autoinit_nas.core import gaussian
+from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.activations import activation_moments
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator, WeightedLayerEstimator
 from autoinit_nas.estimators.registry import register

@@ -17,9 +17,9 @@ Example:
 
 import math
 
-from autoinit_nas.core import gaussian
+from autoinit_nas.maths import gaussian
 from autoinit_nas.core.cache import GLOBAL_CACHE, round_moment
-from autoinit_nas.core.sanitize import VANISHING_RATIO, Diagnostics, clamp_weight_variance
+from autoinit_nas.maths.sanitize import VANISHING_RATIO, Diagnostics, clamp_weight_variance
 
 DEFAULT_ESTIMATOR_CONFIG = {
     "distribution": "truncated_normal",
@@ -159,7 +159,7 @@ class WeightedLayerEstimator(LayerOutputDistributionEstimator):
 
         Every weight variance goes through here, so it is clamped (once, with
         one warning per ``initialize_model`` call) to the range float32
-        weights can hold (``autoinit_nas.core.sanitize``). A weight already
+        weights can hold (``autoinit_nas.maths.sanitize``). A weight already
         planned (a shared layer's later call) keeps its first variance.
         """
         if attribute not in self.weight_plan:

@@ -5,7 +5,7 @@ import math
 import keras
 import numpy as np
 
-from autoinit_nas.core.windows import mean_valid_fraction
+from autoinit_nas.maths.windows import mean_valid_fraction
 from autoinit_nas.estimators.activations import apply_layer_activation
 from autoinit_nas.estimators.base import WeightedLayerEstimator
 from autoinit_nas.estimators.registry import register
@@ -22,7 +22,7 @@ def valid_tap_fraction(estimator):
     """Average share of a conv window's taps that land on real (unpadded) inputs.
 
     1 for ``padding="valid"``; below 1 for "same" and "causal", computed
-    exactly from the input's static shape (see ``autoinit_nas.core.windows``).
+    exactly from the input's static shape (see ``autoinit_nas.maths.windows``).
     """
     layer = estimator.layer
     if layer.padding == "valid" or not estimator.input_shapes:

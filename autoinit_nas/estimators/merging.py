@@ -2,7 +2,7 @@
 
 import keras
 
-from autoinit_nas.core import gaussian
+from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
 from autoinit_nas.estimators.registry import register
 from autoinit_nas.layers import WeightedSum

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from autoinit_nas.core import gaussian
+from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
 from autoinit_nas.estimators.registry import register
 

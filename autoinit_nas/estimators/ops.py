@@ -31,7 +31,7 @@ from keras.src.ops import nn as knn
 from keras.src.ops import numpy as knp
 from scipy import special
 
-from autoinit_nas.core import gaussian
+from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.activations import (
     NUMPY_ACTIVATIONS,
     _elu,

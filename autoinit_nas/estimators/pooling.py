@@ -4,8 +4,8 @@ import math
 
 import keras
 
-from autoinit_nas.core import gaussian
-from autoinit_nas.core.windows import window_count_distribution
+from autoinit_nas.maths import gaussian
+from autoinit_nas.maths.windows import window_count_distribution
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
 from autoinit_nas.estimators.registry import register
 

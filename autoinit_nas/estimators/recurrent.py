@@ -41,7 +41,7 @@ import keras
 import numpy as np
 from scipy import linalg
 
-from autoinit_nas.core import gaussian
+from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.activations import evaluate
 from autoinit_nas.estimators.base import WeightedLayerEstimator
 from autoinit_nas.estimators.registry import register

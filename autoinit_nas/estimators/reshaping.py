@@ -4,7 +4,7 @@ import math
 
 import keras
 
-from autoinit_nas.core import gaussian
+from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator, PassThroughEstimator
 from autoinit_nas.estimators.registry import register
 

@@ -19,7 +19,7 @@ import pytest
 from autoinit_nas import AutoInit, LayerOutputDistributionEstimator
 from autoinit_nas.core import probe
 from autoinit_nas.core.measure import measure_moments
-from autoinit_nas.core.sanitize import AutoInitWarning
+from autoinit_nas.maths.sanitize import AutoInitWarning
 from tests.conftest import to_numpy
 
 L = keras.layers

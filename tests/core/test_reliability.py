@@ -1,7 +1,7 @@
 """Reliability: degenerate statistics, bad input, safe loading, determinism.
 
 * Degenerate statistics (dead paths, constant or empty inputs, overflow, huge
-  fan-in) are clamped in one place (``autoinit_nas.core.sanitize`` and
+  fan-in) are clamped in one place (``autoinit_nas.maths.sanitize`` and
   ``WeightedLayerEstimator.scaled_output_variance``) with one warning per
   cause per ``initialize_model`` call; weights stay finite.
 * Bad input gets an error naming what was expected and what was received.
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from autoinit_nas import AutoInit, LayerOutputDistributionEstimator
-from autoinit_nas.core.sanitize import MOMENT_LIMIT, WEIGHT_VARIANCE_LIMITS, AutoInitWarning
+from autoinit_nas.maths.sanitize import MOMENT_LIMIT, WEIGHT_VARIANCE_LIMITS, AutoInitWarning
 from autoinit_nas.estimators.activations import NUMPY_ACTIVATIONS
 from tests.conftest import to_numpy
 

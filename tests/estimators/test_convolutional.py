@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from autoinit_nas.estimators.activations import activation_moments
-from autoinit_nas.core import gaussian
+from autoinit_nas.maths import gaussian
 from tests.estimators.montecarlo import (
     SEED_ROWS_UNITS,
     Measured,

@@ -24,7 +24,7 @@ import pytest
 from scipy import stats
 
 from autoinit_nas import AutoInit
-from autoinit_nas.core import gaussian
+from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.activations import activation_moments
 from tests.estimators.montecarlo import (
     SEED_ROWS_UNITS,

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from autoinit_nas.core import gaussian
+from autoinit_nas.maths import gaussian
 from autoinit_nas.layers import WeightedSum
 from tests.estimators.montecarlo import Measured, assert_matches, gaussian as draw, predict, run_layer
 

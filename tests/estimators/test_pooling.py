@@ -10,7 +10,7 @@ independent clusters; tolerance 4 SE.
 import keras
 import pytest
 
-from autoinit_nas.core import gaussian as maths
+from autoinit_nas.maths import gaussian as maths
 from tests.estimators.montecarlo import Measured, assert_matches, gaussian, predict, run_layer
 
 L = keras.layers

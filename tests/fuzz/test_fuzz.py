@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis.errors import HypothesisDeprecationWarning
 
 from autoinit_nas import AutoInit
-from autoinit_nas.core.sanitize import AutoInitWarning
+from autoinit_nas.maths.sanitize import AutoInitWarning
 from tests.conftest import to_numpy
 from tests.fuzz.strategies import REJECTED, fuzz_examples
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from autoinit_nas import AutoInit
-from autoinit_nas.core.sanitize import MOMENT_LIMIT
+from autoinit_nas.maths.sanitize import MOMENT_LIMIT
 from tests.fuzz.test_fuzz import check_initialization
 
 L = keras.layers

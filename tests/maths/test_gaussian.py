@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from autoinit_nas.core import gaussian
+from autoinit_nas.maths import gaussian
 from tests.conftest import mean_standard_error, variance_standard_error
 
 INF = math.inf
