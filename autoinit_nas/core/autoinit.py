@@ -7,7 +7,12 @@ import keras
 
 from autoinit_nas.core import graph, loading, probe, weights
 from autoinit_nas.core.cache import GLOBAL_CACHE
-from autoinit_nas.core.config import validate_mapping, validate_moment, validate_weight_init_config
+from autoinit_nas.core.config import (
+    validate_mapping,
+    validate_moment,
+    validate_probe_batch,
+    validate_weight_init_config,
+)
 from autoinit_nas.maths.sanitize import AutoInitWarning, Diagnostics, checked_moments
 from autoinit_nas.estimators.base import (
     PassThroughEstimator,
@@ -69,6 +74,18 @@ class AutoInit:
             data. "scalar": the paper's propagation of one mean and variance
             per tensor (reproduces the paper). A model the probe cannot run
             through falls back to "scalar" with a warning.
+        probe_batch: the fewest examples the probe carries (default 32:
+            use the batch size you train with, which is what
+            BatchNormalization and global pooling will see). Models whose
+            largest intermediate is small get more (up to 1024) for a more
+            precise reading at no real cost. ``initialize_model`` may
+            override it per call.
+
+    Attributes:
+        propagation_used: after ``initialize_model``, the propagation that
+            actually ran: "probe", or "scalar" (asked for, or after the probe
+            fell back with an ``AutoInitWarning(cause="probe_unavailable")``);
+            None before the first call.
     """
 
     def __init__(
@@ -81,6 +98,7 @@ class AutoInit:
         custom_objects=None,
         cache=None,
         propagation="probe",
+        probe_batch=probe.DEFAULT_PROBE_BATCH,
     ):
         self.weight_init_config = validate_weight_init_config(weight_init_config)
         self.input_data_mean = self._validate_input_moments("input_data_mean", input_data_mean)
@@ -101,6 +119,8 @@ class AutoInit:
                 f"Received: propagation={propagation!r}"
             )
         self.propagation = propagation
+        self.probe_batch = validate_probe_batch(probe_batch)
+        self.propagation_used = None
         self.mean_var_estimates = {}
         self.unsupported_layers = []
         self.model = None
@@ -113,7 +133,8 @@ class AutoInit:
             return [validate_moment(name, item) for item in value]
         return validate_moment(name, value)
 
-    def initialize_model(self, model, return_estimates=False, custom_objects=None, safe_mode=True):
+    def initialize_model(self, model, return_estimates=False, custom_objects=None, safe_mode=True,
+                         probe_batch=None):
         """Initialize ``model``'s weights in place and return it.
 
         Args:
@@ -131,6 +152,8 @@ class AutoInit:
             custom_objects: custom Keras objects needed to build a config.
             safe_mode: building a config never runs code from it: Lambda
                 layers are refused. Pass False only for configs you trust.
+            probe_batch: this call's ``probe_batch`` (None: the instance's);
+                engines pass the trial's real batch size here.
 
         Returns:
             The model, or (model, estimates) when ``return_estimates``.
@@ -139,14 +162,16 @@ class AutoInit:
         objects.update(validate_mapping("custom_objects", custom_objects))
         if not isinstance(safe_mode, bool):
             raise TypeError(f"`safe_mode` must be True or False. Received: safe_mode={safe_mode!r}")
+        batch = self.probe_batch if probe_batch is None else validate_probe_batch(probe_batch)
+        self.propagation_used = None
         if isinstance(model, keras.Model):
             model = self._ensure_graph(model)
-            estimates = self._initialize(self._walkable(model))
+            estimates = self._initialize(self._walkable(model), batch)
         else:
             model = self._ensure_graph(
                 loading.load_model(model, objects, safe_mode, defer_initializers=True)
             )
-            estimates = self._initialize(self._walkable(model))
+            estimates = self._initialize(self._walkable(model), batch)
             loading.restore_deferred(model, objects)
         self.model = model
         self.mean_var_estimates = estimates
@@ -196,7 +221,7 @@ class AutoInit:
             )
         return list(zip(means, variances))
 
-    def _initialize(self, model):
+    def _initialize(self, model, probe_batch):
         estimators = {}
         diagnostics = Diagnostics()
         self.unsupported_layers = []
@@ -254,7 +279,7 @@ class AutoInit:
             try:
                 entries = probe.ProbePropagation(
                     model, estimator_for, estimate_if_needed, input_moments, config,
-                    self.signal_variance, diagnostics,
+                    self.signal_variance, diagnostics, probe_batch,
                 ).run(self._weight_base_seed(), sampling_seed_of(config))
             except probe.ProbeUnavailable as reason:
                 warnings.warn(
@@ -267,6 +292,7 @@ class AutoInit:
                 )
             else:
                 diagnostics.emit(stacklevel=4)
+                self.propagation_used = "probe"
                 return entries
             estimators.clear()
             self.unsupported_layers = []
@@ -280,6 +306,7 @@ class AutoInit:
         _, entries = graph.walk(model, input_moments, visit)
         self._apply_weights(estimators)
         diagnostics.emit(stacklevel=4)
+        self.propagation_used = "scalar"
         return entries
 
     def _weight_base_seed(self):

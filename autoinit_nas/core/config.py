@@ -23,6 +23,21 @@ def _positive_int(key, value):
     return int(value)
 
 
+def validate_probe_batch(value):
+    """``probe_batch`` as an int >= 1, or a ValueError saying what was received.
+
+    Example:
+        >>> validate_probe_batch(32)
+        32
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(
+            "`probe_batch` must be a positive integer (the batch size you train with). "
+            f"Received: probe_batch={value!r}"
+        )
+    return int(value)
+
+
 def validate_mapping(name, value):
     """``value`` as a dict (None: empty), or a TypeError naming ``name``."""
     if value is None:

@@ -69,7 +69,8 @@ from autoinit_nas.maths.sanitize import VANISHING_RATIO, clamp_weight_variance
 # model holds about this many. 2^16 reads a variance to ~1% (i.i.d.) and keeps
 # a probe pass through a small conv net within tens of milliseconds.
 PROBE_ELEMENTS = 2**16
-MIN_BATCH = 2
+# The batch users train with, unless they say otherwise (AutoInit's probe_batch).
+DEFAULT_PROBE_BATCH = 32
 MAX_BATCH = 1024
 # A layer is rescaled to its measured variance only when its probe output
 # holds this many values (variance read to ~2%); narrower ones keep their
@@ -152,9 +153,16 @@ def _largest_example(model):
     return largest
 
 
-def batch_size(model):
-    """Probe batch size: about ``PROBE_ELEMENTS`` values in the model's largest tensor."""
-    return int(min(MAX_BATCH, max(MIN_BATCH, PROBE_ELEMENTS // _largest_example(model))))
+def batch_size(model, probe_batch=DEFAULT_PROBE_BATCH):
+    """Probe batch size: ``probe_batch``, or more where the model's largest tensor is small.
+
+    Example:
+        >>> import keras
+        >>> x = keras.Input((224, 224, 3))
+        >>> batch_size(keras.Model(x, keras.layers.Conv2D(8, 3)(x)))
+        32
+    """
+    return int(max(probe_batch, min(MAX_BATCH, PROBE_ELEMENTS // _largest_example(model))))
 
 
 def _vocabulary(model, tensor):
@@ -260,10 +268,11 @@ class ProbePropagation:
         config: the validated ``weight_init_config``.
         signal_variance: the pre-activation variance every rescaled layer gets.
         diagnostics: the call's ``Diagnostics``.
+        probe_batch: the fewest examples the probe carries (``batch_size``).
     """
 
     def __init__(self, model, estimator_for, estimate, input_moments, config, signal_variance,
-                 diagnostics):
+                 diagnostics, probe_batch=DEFAULT_PROBE_BATCH):
         self.model = model
         self.estimator_for = estimator_for
         self.estimate = estimate
@@ -271,6 +280,7 @@ class ProbePropagation:
         self.config = config
         self.signal_variance = float(signal_variance)
         self.diagnostics = diagnostics
+        self.probe_batch = int(probe_batch)
         self.seeds = {}  # (id(estimator), attribute) -> weight seed, once assigned
         self.units = {}  # (id(estimator), attribute) -> its unit draw, for rescaling
         self._weight_seeds = []
@@ -283,7 +293,7 @@ class ProbePropagation:
             & 0x7FFFFFFF
             for index in itertools.count()
         )
-        self.batch = batch = batch_size(self.model)
+        self.batch = batch = batch_size(self.model, self.probe_batch)
         self.rng = np.random.default_rng([int(probe_seed), _PROBE_STREAM, 1])
         values = [ProbeValue(v) for v in probe_inputs(self.model, self.input_moments, batch, probe_seed)]
         saved_state = [

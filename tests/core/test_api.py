@@ -291,3 +291,59 @@ def test_unsupported_layer_warns_once_per_class_and_passes_through():
     assert "MyCustomLayer" in messages[0] and "'c1'" in messages[0]
     assert estimates["c2"] == (0.0, 3.0)
     assert autoinit.unsupported_layers == ["c1", "c2"]
+
+
+# --- propagation_used and probe_batch -----------------------------------------
+
+
+def test_propagation_used_says_which_propagation_ran():
+    autoinit = AutoInit(weight_init_config={"seed": 0})
+    assert autoinit.propagation_used is None
+    autoinit.initialize_model(small_model())
+    assert autoinit.propagation_used == "probe"
+    scalar = AutoInit(weight_init_config={"seed": 0}, propagation="scalar")
+    scalar.initialize_model(small_model())
+    assert scalar.propagation_used == "scalar"
+
+
+def test_propagation_used_is_scalar_after_a_probe_fallback():
+    # Integer ids that reach no Embedding: the probe cannot know which ids are valid.
+    inputs = keras.Input((4,), dtype="int32")
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.ops.cast(inputs, "float32")))
+    autoinit = AutoInit(weight_init_config={"seed": 0})
+    autoinit.initialize_model(small_model())
+    with pytest.warns(UserWarning, match="Falling back to scalar propagation"):
+        autoinit.initialize_model(model)
+    assert autoinit.propagation_used == "scalar"
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "32", None])
+def test_probe_batch_must_be_a_positive_integer(bad):
+    if bad is not None:
+        with pytest.raises(ValueError, match=r"`probe_batch` must be a positive integer.*"
+                                             + r"Received: probe_batch="):
+            AutoInit(probe_batch=bad)
+    with pytest.raises(ValueError, match=r"Received: probe_batch="):
+        AutoInit().initialize_model(small_model(), probe_batch=bad if bad is not None else 0)
+
+
+def test_probe_batch_reaches_the_probe(monkeypatch):
+    from autoinit_nas.core import probe
+
+    used = []
+    original = probe.probe_inputs
+
+    def spy(model, input_moments, batch, seed):
+        used.append(batch)
+        return original(model, input_moments, batch, seed)
+
+    monkeypatch.setattr(probe, "probe_inputs", spy)
+    inputs = keras.Input((64, 64, 8))  # 32,768 values per example: the floor decides
+    model = keras.Model(inputs, keras.layers.Conv2D(8, 3, padding="same")(inputs))
+    autoinit = AutoInit(weight_init_config={"seed": 0}, probe_batch=48)
+    autoinit.initialize_model(model)
+    autoinit.initialize_model(model, probe_batch=5)
+    autoinit.initialize_model(model, probe_batch=None)
+    assert used == [48, 5, 48]
+    AutoInit(weight_init_config={"seed": 0}).initialize_model(model)
+    assert used[-1] == 32

@@ -240,10 +240,13 @@ def test_unknown_propagation_is_an_error():
         AutoInit(propagation="exact")
 
 
-def test_batch_size_follows_the_largest_tensor():
+def test_batch_size_is_at_least_probe_batch_and_grows_for_small_tensors():
     small = mlp("relu", 2, width=16)
     assert probe.batch_size(small) == probe.MAX_BATCH
-    assert probe.batch_size(plain_cnn()) == probe.PROBE_ELEMENTS // (32 * 32 * 16)
+    assert probe.batch_size(small, probe_batch=2048) == 2048
+    # 32x32x16 = 16,384 values per example: the floor decides, not the tensor.
+    assert probe.batch_size(plain_cnn()) == probe.DEFAULT_PROBE_BATCH
+    assert probe.batch_size(plain_cnn(), probe_batch=3) == probe.PROBE_ELEMENTS // (32 * 32 * 16)
 
 
 def test_a_custom_weighted_estimator_names_its_probe_weight():
