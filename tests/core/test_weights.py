@@ -24,9 +24,11 @@ def values(variable):
 
 @pytest.mark.parametrize("distribution", ["truncated_normal", "untruncated_normal", "uniform", "orthogonal"])
 def test_each_distribution_draws_the_planned_variance(distribution):
+    # Scalar propagation: the probe would rescale every kernel to the variance
+    # it measures, which hides a distribution drawing the wrong scale.
     # Input N(0, 2): the first kernel needs variance 1 / (128 * 2).
     model = AutoInit(weight_init_config={"seed": 1, "distribution": distribution},
-                     input_data_var=2.0).initialize_model(mlp())
+                     input_data_var=2.0, propagation="scalar").initialize_model(mlp())
     kernel = values(model.get_layer("dense_0").kernel)
     expected = 1.0 / (128 * 2.0)
     # Sample variance of n i.i.d. draws: relative SE sqrt(2/n) for Gaussians,

@@ -58,10 +58,12 @@ def realized_gain_relative_error(values):
 @pytest.mark.parametrize("activation", ["relu", "tanh", "selu", "sigmoid", "gelu"])
 @pytest.mark.parametrize("normalization", [False, True])
 def test_every_layer_matches(activation, normalization, propagation):
-    model, estimates = AutoInit(
+    autoinit = AutoInit(
         weight_init_config={"seed": 3}, input_data_mean=0.5, input_data_var=2.0,
         propagation=propagation,
-    ).initialize_model(build(activation, normalization), return_estimates=True)
+    )
+    model, estimates = autoinit.initialize_model(build(activation, normalization), return_estimates=True)
+    assert autoinit.propagation_used == propagation
     probe_batch = probe_module.batch_size(model)
     layers, probe = layer_outputs_model(model)
     rng = np.random.default_rng(7)

@@ -55,9 +55,9 @@ def test_probe_propagation_keeps_every_branch_in_band():
     about 2^16 values of the widest tensor (4 sequences here), and a
     sequence's attention output varies with its tokens.
     """
-    model, estimates = AutoInit(weight_init_config={"seed": 0}).initialize_model(
-        encoder(), return_estimates=True
-    )
+    autoinit = AutoInit(weight_init_config={"seed": 0})
+    model, estimates = autoinit.initialize_model(encoder(), return_estimates=True)
+    assert autoinit.propagation_used == "probe"
     tokens = np.random.default_rng(0).integers(0, VOCAB, size=(128, LENGTH))
     measured = measure_moments(model, tokens)
     for block in range(BLOCKS):

@@ -119,6 +119,34 @@ def assert_matches(measured, predicted, predicted_se=(0.0, 0.0), model_error=(0.
         )
 
 
+def assert_documented_model_error(measured, predicted, reference, documented, rounding,
+                                  label="", reference_se=(0.0, 0.0)):
+    """A documented approximation: the prediction misses by the stated amount, and no more.
+
+    ``reference`` accounts exactly for what the estimator approximates, and
+    ``documented`` is the miss the test's docstring states, signed
+    (reference - predicted, for the mean and the variance), known to
+    ``rounding`` (half the last digit stated). Two checks:
+
+    1. the measurement matches ``reference`` within K_SIGMA standard errors
+       (the explanation is complete, to the sample's resolution);
+    2. reference - predicted is ``documented`` within ``rounding`` (both are
+       closed forms or quadrature: no noise).
+
+    So |measured - predicted| <= K_SIGMA SE + |documented| + rounding, a
+    bound set by the sample size and the stated figure, not by the gap it
+    checks: a prediction that moves fails even where sampling would hide it.
+    Returns reference - predicted.
+    """
+    assert_matches(measured, reference, reference_se, label=f"{label} reference")
+    error = (reference[0] - predicted[0], reference[1] - predicted[1])
+    for name, got, want, allowed in zip(("mean", "var"), error, documented, rounding):
+        assert abs(got - want) <= allowed, (
+            f"{label}: model error of the {name} is {got:.4g}; documented {want:.4g} +- {allowed:.2g}"
+        )
+    return error
+
+
 def _as_list(value):
     return list(value) if isinstance(value, (list, tuple)) else [value]
 

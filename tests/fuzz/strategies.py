@@ -9,8 +9,10 @@ Sequential and subclassed blocks called once or twice). Every step is
 written as a line of Python and executed, so a drawn case carries the exact
 source that rebuilds it: a failing example prints a ready regression test.
 
-Widths, lengths and spatial sizes stay small (at most ``MAX_ELEMENTS``
-elements per sample and tensor), so a case builds in milliseconds.
+A graph is kept only if Keras builds it and runs it on a small batch in
+training mode (``RUN_BATCH`` examples): valid means runnable. Widths, lengths
+and spatial sizes stay small (at most ``MAX_ELEMENTS`` elements per sample and
+tensor), so a case builds in milliseconds.
 
 Example:
     >>> from hypothesis import given
@@ -28,10 +30,13 @@ import numpy as np
 from hypothesis import reject
 from hypothesis import strategies as st
 
-# Graphs Keras itself refuses to build are rejected (not valid models); the
-# reasons are counted here. Known: Keras 3.15 marks ``x * 2.0`` as sparse, and
-# a subclassed model then fails to trace a later call on it.
+# Graphs Keras itself refuses to build, or builds but cannot run on a small
+# batch, are rejected (not valid models); the reasons are counted here. Known:
+# Keras 3.15 marks ``x * 2.0`` as sparse, and a subclassed model then fails to
+# trace a later call on it.
 REJECTED = {}
+# Examples per batch of the runnability check: valid means Keras runs it.
+RUN_BATCH = 2
 
 # Largest number of elements (per sample) of any tensor a case builds.
 MAX_ELEMENTS = 256
@@ -113,6 +118,7 @@ class _Tensor:
         self.shape = tuple(shape)
         self.dtype = dtype
         self.consumed = False
+        self.vocabulary = None  # token inputs: ids the Embedding reading them accepts
 
     @property
     def rank(self):
@@ -125,6 +131,27 @@ class _Tensor:
 
 def _size(shape):
     return math.prod(shape)
+
+
+def _reject(error, stage=""):
+    """Count why Keras refused a drawn graph, and reject the example."""
+    lines = str(error).splitlines() or [""]
+    reason = f"{stage}{type(error).__name__}: {lines[0][:200]}"
+    REJECTED[reason] = REJECTED.get(reason, 0) + 1
+    reject()
+
+
+def run_inputs(inputs, batch=RUN_BATCH, seed=0):
+    """A small batch for ``inputs`` (``_Tensor``s): N(0, 1) floats, token ids below each vocabulary."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for tensor in inputs:
+        shape = (batch,) + tensor.shape
+        if tensor.dtype == "int":
+            arrays.append(rng.integers(0, tensor.vocabulary, size=shape).astype("int32"))
+        else:
+            arrays.append(rng.standard_normal(shape).astype("float32"))
+    return arrays
 
 
 class _Builder:
@@ -177,10 +204,7 @@ class _Builder:
             try:
                 exec(line, self.root.namespace)  # noqa: S102 - our own generated test code
             except Exception as error:  # Keras itself cannot build this graph: not a valid model
-                REJECTED[type(error).__name__ + ": " + str(error).splitlines()[0][:200]] = (
-                    REJECTED.get(type(error).__name__ + ": " + str(error).splitlines()[0][:200], 0) + 1
-                )
-                reject()
+                _reject(error)
 
     def emit(self, expression, inputs, outputs=1):
         targets = [self.fresh("t") for _ in range(outputs)]
@@ -202,7 +226,7 @@ class _Builder:
         dtype = ', dtype="int32"' if kind == "tokens" else ""
         tensor = self.run([name], f"keras.Input(shape={shape}{dtype})", [], "int" if kind == "tokens" else "float")[0]
         if kind == "tokens":
-            vocabulary = self.integer(2, 20)
+            vocabulary = tensor.vocabulary = self.integer(2, 20)
             mask = ", mask_zero=True" if self.flag() else ""
             self.emit(f"layers.Embedding({vocabulary}, {self.integer(1, 6)}{mask})({name})", [tensor])
         return tensor
@@ -729,7 +753,18 @@ class _Builder:
             f"[{', '.join(t.name for t in outputs)}])"
         )
         self.execute(line)
-        return FuzzCase(self.namespace["model"], "\n".join(self.lines) + "\n", inputs)
+        model = self.namespace["model"]
+        # Symbolic building is not enough: some graphs Keras builds fail
+        # when run (the probe would then fall back for a reason that is
+        # Keras's, not AutoInit's). Valid means runnable, in training mode
+        # as the probe runs it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                model(run_inputs(inputs), training=True)
+            except Exception as error:  # noqa: BLE001 - Keras cannot run it: not a valid model
+                _reject(error, "runs: ")
+        return FuzzCase(model, "\n".join(self.lines) + "\n", inputs)
 
 
 @st.composite
