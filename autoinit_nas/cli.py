@@ -1,12 +1,9 @@
 """The ``autoinit-nas`` command.
 
-Each subcommand is one ``Command`` registration: a name, a one-line help, a
-function adding its arguments to an ``argparse`` parser, and a function
-running it. Other modules add theirs with ``register_command`` (or a line in
-``COMMANDS``); the parser is built from the list, so nothing here is
-rewritten. ``add_arguments`` and ``run`` may also be "module:function"
-strings, imported only when that subcommand is used, so ``autoinit-nas
---help`` stays instant and no subcommand pays for another's imports.
+Each subcommand is one ``Command``: a name, a one-line help, a function adding
+its arguments and a function running it. Subcommands import what they need
+when they run, so ``autoinit-nas --help`` stays instant; ``sweep`` and
+``report`` come from the ``experiments`` package.
 
 Example:
     $ autoinit-nas visualize tests/data/pmlb.json --out out/pmlb
@@ -20,13 +17,14 @@ Example:
 """
 
 import argparse
-import importlib
 import json
 import re
 import sys
 import textwrap
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable
+
+from autoinit_nas.arguments import positive_int
 
 PROG = "autoinit-nas"
 # Exit status for unusable input (a bad path, malformed JSON, a model that cannot be built).
@@ -38,21 +36,19 @@ class Command:
     """One subcommand of ``autoinit-nas``.
 
     Example:
-        >>> register_command(Command("sweep", "Run a search sweep.",
-        ...                          "experiments.sweep:add_arguments", "experiments.sweep:run"))
+        >>> register_command(Command("layers", "List the supported layers.", _add_layers_arguments, _run_layers))
 
     Args:
         name: the subcommand, as typed.
         help: one line for ``autoinit-nas --help`` (and the subcommand's description).
-        add_arguments: ``add_arguments(parser)``, or a "module:function" string.
-        run: ``run(args) -> int`` (the exit status; None means 0), or a
-            "module:function" string.
+        add_arguments: ``add_arguments(parser)``.
+        run: ``run(args) -> int`` (the exit status; None means 0).
     """
 
     name: str
     help: str
-    add_arguments: Union[Callable, str]
-    run: Union[Callable, str]
+    add_arguments: Callable
+    run: Callable
 
 
 class CommandError(Exception):
@@ -82,7 +78,7 @@ def build_parser(commands=None, only=None):
     for command in COMMANDS if commands is None else commands:
         subparser = subparsers.add_parser(command.name, help=command.help, description=command.help)
         if only is None or only == command.name:
-            _resolve(command.add_arguments)(subparser)
+            command.add_arguments(subparser)
         subparser.set_defaults(_command=command)
     return parser
 
@@ -100,18 +96,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     command = args._command
     try:
-        status = _resolve(command.run)(args)
+        status = command.run(args)
     except CommandError as error:
         print(f"{PROG} {command.name}: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     return 0 if status is None else int(status)
-
-
-def _resolve(target):
-    if callable(target):
-        return target
-    module_name, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
 
 
 # visualize ------------------------------------------------------------------
@@ -130,7 +119,7 @@ def _add_visualize_arguments(parser):
         help="write PREFIX_variance.png, PREFIX_mean.png and PREFIX_layers.csv "
         "(into PREFIX/ when it is a directory or ends in /)",
     )
-    parser.add_argument("--batch", type=_positive_int, default=256, metavar="N",
+    parser.add_argument("--batch", type=positive_int, default=256, metavar="N",
                         help="noise samples per input (default: 256)")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="seeds the noise, AutoInit's weights and the default copy's (default: 0)")
@@ -251,16 +240,6 @@ def format_summary(summary):
 def _one_line(error):
     text = " ".join(str(error).split())
     return text or type(error).__name__
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
-    return value
 
 
 # layers ----------------------------------------------------------------------
@@ -462,44 +441,37 @@ def _first_line(estimator_class):
 
 
 # sweep, report ----------------------------------------------------------------
-# Both live in the `experiments` package of the source checkout (with the
-# datasets and named configs they use); the functions here only find it.
-
-
-def _experiments(name):
-    """``experiments.<name>``, found in the source checkout when it is not on ``sys.path``."""
-    import os
-
-    module_name = f"experiments.{name}"
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name not in ("experiments", module_name):
-            raise
-    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if not os.path.isfile(os.path.join(checkout, "experiments", f"{name}.py")):
-        raise CommandError(
-            f"`{name}` needs the `experiments` package of the autoinit_nas source checkout (datasets, "
-            f"sweep configs), which is not importable here. Run it from the checkout: python -m {module_name}"
-        )
-    sys.path.insert(0, checkout)
-    return importlib.import_module(module_name)
+# Both live in the `experiments` package (with the datasets and named configs they use).
 
 
 def _add_sweep_arguments(parser):
-    _experiments("sweep").add_arguments(parser)
+    from experiments.sweep.command import add_arguments
+
+    add_arguments(parser)
 
 
 def _run_sweep(args):
-    return _experiments("sweep").run(args)
+    from experiments.sweep.command import USAGE_ERRORS, run
+
+    try:
+        return run(args)
+    except USAGE_ERRORS as error:
+        raise CommandError(str(error)) from None
 
 
 def _add_report_arguments(parser):
-    _experiments("report").add_arguments(parser)
+    from experiments.report import add_arguments
+
+    add_arguments(parser)
 
 
 def _run_report(args):
-    return _experiments("report").run(args)
+    from experiments.report import USAGE_ERRORS, run
+
+    try:
+        return run(args)
+    except USAGE_ERRORS as error:
+        raise CommandError(str(error)) from None
 
 
 COMMANDS = [

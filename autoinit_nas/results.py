@@ -12,26 +12,20 @@ table.to_csv("trials.csv", index=False)                # or to_csv / to_parquet 
 ```
 
 ``trials_table`` reads the engines' on-disk stores, never a live process:
-the per-trial record JSON files every engine adapter writes
-(``autoinit_nas.integrations.records``), plus keras-tuner's own
-``trial.json`` (for trials that have no record, e.g. ones that failed
-before training) and Ray Tune's trial directories (``params.json``,
-``result.json``, ``error.txt``). A driver that crashed mid-sweep loses
-nothing that was written.
-
-This module imports pandas and scipy; the core (``autoinit_nas``) never
-imports it. It needs neither keras-tuner nor Ray unless you pass their
-objects.
+the trial records (``autoinit_nas.trials.records``) and, through each
+engine's reader, the engine's own files for trials without a record.
+Needs pandas and scipy; neither keras-tuner nor Ray.
 """
 
-import json
 import math
 import os
 
 import numpy as np
 import pandas as pd
 
-from autoinit_nas.integrations import records as _records
+from autoinit_nas.engines.keras_tuner import reader as keras_tuner_reader
+from autoinit_nas.engines.ray import reader as ray_reader
+from autoinit_nas.trials import records as _records
 
 ARMS = ("autoinit", "default")
 MODES = ("max", "min")
@@ -49,9 +43,8 @@ EXTRA_COLUMNS = [
     "autoinit_seed", "objective", "direction", "reloaded_from", "engine_status", "updated_at", "trial_dir",
 ]
 
-_KT_TRIAL_FILE = "trial.json"
-_KT_STATUS = {"RUNNING": "running", "IDLE": "running", "COMPLETED": "completed",
-              "FAILED": "error", "INVALID": "error", "STOPPED": "completed"}
+# Each engine's reader of its own on-disk store (status, trials without a record).
+READERS = (keras_tuner_reader, ray_reader)
 
 
 # Reading.
@@ -61,7 +54,7 @@ def trials_table(source):
     """One tidy row per trial and init arm (and execution), read from disk.
 
     Example:
-        >>> from autoinit_nas.integrations import records
+        >>> from autoinit_nas.trials import records
         >>> record = records.new_record("keras_tuner", "0", "autoinit", seed=1,
         ...                             hyperparameters={"depth": 3}, depth=3)
         >>> record["executions"] = [{"execution": 0, "arms": {"autoinit": {
@@ -111,7 +104,7 @@ def _collect(source):
     if isinstance(source, (list, tuple)):
         if not all(isinstance(item, dict) for item in source):
             raise TypeError(
-                "A list `source` must hold record dicts (autoinit_nas.integrations.records). "
+                "A list `source` must hold record dicts (autoinit_nas.trials.records). "
                 f"Received items of types {sorted({type(item).__name__ for item in source})}"
             )
         return [(record, None, None) for record in source]
@@ -153,122 +146,30 @@ def _root(source):
 
 def _engine_status(directory, files):
     """The engine's own view of a trial directory's status, when it leaves one."""
-    if _KT_TRIAL_FILE in files:
-        try:
-            with open(os.path.join(directory, _KT_TRIAL_FILE)) as stream:
-                return str(json.load(stream).get("status") or "").lower() or None
-        except (OSError, ValueError):
-            return None
-    if "params.json" in files:  # a Ray Tune trial directory
-        return _ray_status(directory, files)
-    return None
-
-
-def _ray_status(directory, files):
-    if "error.txt" in files or "error.pkl" in files:
-        return "error"
-    last = _last_json_line(os.path.join(directory, "result.json"))
-    if last is None:
-        return "pending"
-    return "terminated" if last.get("done") else "running"
-
-
-def _last_json_line(path):
-    try:
-        with open(path) as stream:
-            lines = [line for line in stream if line.strip()]
-    except OSError:
-        return None
-    for line in reversed(lines):
-        try:
-            return json.loads(line)
-        except ValueError:
-            continue
+    for reader in READERS:
+        status = reader.engine_status(directory, files)
+        if status is not None:
+            return status
     return None
 
 
 def _orphans(source):
-    """Rows for engine trial directories that have no record (failed before AutoInit wrote one)."""
+    """Rows for engine trial directories that have no record (failed before a record was written)."""
     if isinstance(source, (list, tuple)):
         return []
     found = []
     for directory, _, files in os.walk(_root(source)):
         if _records.RECORD_FILENAME in files:
             continue
-        if _KT_TRIAL_FILE in files and os.path.basename(directory).startswith("trial_"):
-            found.append(_keras_tuner_orphan(directory))
-        elif "params.json" in files and ("result.json" in files or "error.txt" in files):
-            found.append(_ray_orphan(directory, files))
-    return [row for row in found if row is not None]
-
-
-def _keras_tuner_orphan(directory):
-    try:
-        with open(os.path.join(directory, _KT_TRIAL_FILE)) as stream:
-            trial = json.load(stream)
-    except (OSError, ValueError):
-        return None
-    status = str(trial.get("status") or "")
-    row = {
-        "engine": "keras_tuner",
-        "trial_id": None if trial.get("trial_id") is None else str(trial["trial_id"]),
-        "status": _KT_STATUS.get(status, status.lower() or None),
-        "error": _last_line(trial.get("message")),
-        "engine_status": status.lower() or None,
-        "trial_dir": directory,
-        "arm": None,
-    }
-    values = (trial.get("hyperparameters") or {}).get("values") or {}
-    row.update({_hp_column(name): value for name, value in values.items()})
-    return row
-
-
-def _ray_orphan(directory, files):
-    try:
-        with open(os.path.join(directory, "params.json")) as stream:
-            params = json.load(stream)
-    except (OSError, ValueError):
-        params = {}
-    status = _ray_status(directory, files)
-    error = None
-    if "error.txt" in files:
-        try:
-            with open(os.path.join(directory, "error.txt")) as stream:
-                error = _last_line(stream.read())
-        except OSError:
-            pass
-    last = _last_json_line(os.path.join(directory, "result.json")) or {}
-    row = {
-        "engine": "ray",
-        "trial_id": last.get("trial_id") or os.path.basename(directory),
-        "status": {"error": "error", "terminated": "completed"}.get(status, "running"),
-        "error": error,
-        "engine_status": status,
-        "trial_dir": directory,
-        "arm": None,
-    }
-    if isinstance(params, dict):
-        params = dict(params)
-        row["mode"] = params.pop("init", None)  # the arm this Ray trial was to train
-        row.update({_hp_column(name): value for name, value in _flatten(params).items()})
-    return row
-
-
-def _flatten(params, prefix=""):
-    flat = {}
-    for key, value in params.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}/"))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _last_line(text):
-    if not text:
-        return None
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else None
+        for reader in READERS:
+            trial = reader.orphan(directory, files)
+            if trial is not None:
+                hyperparameters = trial.pop("hyperparameters")
+                trial.update({_hp_column(name): value for name, value in hyperparameters.items()})
+                trial["arm"] = None
+                found.append(trial)
+                break
+    return found
 
 
 def _hp_column(name):

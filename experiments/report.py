@@ -402,7 +402,7 @@ def _divergence(axes, table):
 
 def _spec(directory):
     try:
-        from experiments.sweep import read_spec
+        from experiments.sweep.state import read_spec
 
         return read_spec(directory)
     except Exception:  # noqa: BLE001 - a plain directory of records has no sweep.json
@@ -453,6 +453,9 @@ def _looks_numeric(text):
 
 # Command line.
 
+# What a bad directory or metric raises: reported as one line.
+USAGE_ERRORS = (FileNotFoundError, ValueError)
+
 
 def add_arguments(parser):
     """The ``report`` arguments."""
@@ -466,14 +469,13 @@ def add_arguments(parser):
 
 
 def run(args):
-    """``autoinit-nas report DIR``: print the comparison and summary, write tables and plots."""
-    from autoinit_nas.cli import CommandError
+    """``autoinit-nas report DIR``: print the comparison and summary, write tables and plots.
 
-    try:
-        report = build_report(args.directory, out=args.out, metric=args.metric, mode=args.mode,
-                              value=args.value, plots=not args.no_plots)
-    except (FileNotFoundError, ValueError) as error:
-        raise CommandError(str(error)) from None
+    Raises ``USAGE_ERRORS`` (no such directory, no such metric), which the
+    command line prints as one line.
+    """
+    report = build_report(args.directory, out=args.out, metric=args.metric, mode=args.mode,
+                          value=args.value, plots=not args.no_plots)
     print(report.text)
     print()
     for name in sorted(report.files):
@@ -483,9 +485,16 @@ def run(args):
 
 def main(argv=None):
     """``python -m experiments.report DIR``: the same as ``autoinit-nas report DIR``."""
-    from autoinit_nas.cli import main as cli_main
+    import argparse
 
-    return cli_main(["report", *(sys.argv[1:] if argv is None else argv)])
+    parser = argparse.ArgumentParser(prog="python -m experiments.report")
+    add_arguments(parser)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(args)
+    except USAGE_ERRORS as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

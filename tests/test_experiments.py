@@ -1,13 +1,15 @@
 """experiments: offline datasets, named configs, the sweep runner's pieces and the report builder."""
 
 import json
+import dataclasses
 import socket
 
 import numpy as np
 import pytest
 
 import search_spaces
-from autoinit_nas.integrations import records
+from autoinit_nas.trials import records
+from autoinit_nas.engines.keras_tuner import space
 from experiments import configs, datasets, report, sweep
 
 
@@ -85,7 +87,7 @@ def test_configs_are_valid_sweeps_of_their_space(name):
     assert spec.config == name
     data = datasets.load(spec.data, limit=50)
     build = search_spaces.get(spec.space)(data.input_shape, data.num_classes, **spec.space_options)
-    assert set(spec.hyperparameters) <= set(sweep.space_hyperparameters(build))
+    assert set(spec.hyperparameters) <= set(space.space_hyperparameters(build))
 
 
 def test_named_configs_and_errors(tmp_path):
@@ -122,7 +124,7 @@ def test_spec_validation_names_the_field():
 
 
 def test_keras_tuner_hyperparameters_narrow_the_space():
-    hp = sweep.keras_tuner_hyperparameters({
+    hp = space.hyperparameters_from_overrides({
         "depth": {"min": 2, "max": 30}, "learning_rate": {"min": 1e-4, "max": 1e-2, "sampling": "log"},
         "activation": ["relu", "tanh"], "skip": False, "units": 64,
     })
@@ -204,7 +206,7 @@ def synthetic_sweep(directory, pairs=6):
         record["executions"] = [{"execution": 0, "arms": arms}]
         records.write_record(str(directory / "keras_tuner" / f"trial_{index:02d}"), record)
     spec = sweep.SweepSpec(out=str(directory), trials=pairs, epochs=1, data="digits")
-    (directory / sweep.SPEC_FILE).write_text(json.dumps({"spec": sweep.dataclasses.asdict(spec), "runs": []}))
+    (directory / sweep.SPEC_FILE).write_text(json.dumps({"spec": dataclasses.asdict(spec), "runs": []}))
 
 
 def test_build_report_writes_tables_markdown_and_plots(tmp_path):

@@ -8,6 +8,11 @@ the node's output tensors. A nested model called as a layer is walked in turn,
 its inputs seeded with the moments of the tensors it was called on, so a model
 called several times is walked once per call. Subclassed models have no
 graph; ``trace`` records one by running their ``call()`` on symbolic inputs.
+Custom layers (``keras.layers.Layer`` subclasses written outside Keras) are
+opened the same way when the caller's ``expand`` predicate allows it, so the
+Keras layers and ``keras.ops`` calls inside them become nodes of their own
+(entries "outer/inner"); one that cannot be traced is left whole, and
+``unopened_reason`` says why.
 
 Example:
     >>> import keras
@@ -17,7 +22,13 @@ Example:
     True
 """
 
+import threading
+
 import keras
+import numpy as np
+from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+
+from autoinit_nas.estimators.constant import TracedConstant
 
 
 def is_graph_model(operation):
@@ -47,19 +58,97 @@ def signal_tensors(node_or_arguments):
 
 
 class TraceError(TypeError):
-    """A subclassed model whose ``call()`` cannot run on symbolic inputs."""
+    """A subclassed model or custom layer whose ``call()`` cannot run on symbolic inputs."""
 
 
-def trace(model, input_shapes, call_arguments=None):
-    """A Functional view of a subclassed model, from ``call()`` on ``keras.Input``s.
+def is_openable(operation):
+    """True for a layer AutoInit may open: a non-model Layer written outside Keras and AutoInit."""
+    module = type(operation).__module__
+    return (
+        isinstance(operation, keras.layers.Layer)
+        and not isinstance(operation, keras.Model)
+        and not module.startswith(("keras.", "autoinit_nas."))
+    )
+
+
+def unopened_reason(operation):
+    """Why the walk left custom layer ``operation`` whole (its last attempt), or None.
+
+    A clause, such as "it holds weights of its own (kernel) and no
+    sublayers, so AutoInit cannot tell how its call() uses them".
+    """
+    return operation.__dict__.get("_autoinit_unopened")
+
+
+# Layer.__call__ is patched for the length of a trace only; the lock keeps two
+# threads from interleaving patch and restore.
+_LIFT_LOCK = threading.RLock()
+
+
+class _LiftedConstants:
+    """While tracing ``owner``, sublayers called on concrete tensors are called on graph nodes.
+
+    A value ``call()`` computes without its inputs (``ops.arange`` positions
+    fed to a position Embedding) would make that sublayer run eagerly at
+    tracing time and vanish from the graph, weights and all. Each such
+    tensor argument becomes a ``TracedConstant`` node anchored on the trace's
+    first input. Calls inside a layer's own shape inference (Keras's
+    symbolic scope) are left alone.
+    """
+
+    def __init__(self, owner, anchor):
+        self.targets = {id(layer) for layer in owner._flatten_layers(include_self=False, recursive=True)}
+        self.anchor = anchor
+        self.original = None
+
+    def __enter__(self):
+        _LIFT_LOCK.acquire()
+        self.original = vars(keras.layers.Layer)["__call__"]
+        original, lift = self.original, self._lift
+
+        def lifting_call(layer, *args, **kwargs):
+            if id(layer) in self.targets and not in_symbolic_scope():
+                args, kwargs = lift(layer, args, kwargs)
+            return original(layer, *args, **kwargs)
+
+        keras.layers.Layer.__call__ = lifting_call
+        return self
+
+    def __exit__(self, *exc):
+        keras.layers.Layer.__call__ = self.original
+        _LIFT_LOCK.release()
+        return False
+
+    def _lift(self, layer, args, kwargs):
+        leaves = keras.tree.flatten((args, kwargs))
+        if any(isinstance(leaf, keras.KerasTensor) for leaf in leaves):
+            return args, kwargs
+
+        def to_node(value):
+            concrete = isinstance(value, (keras.Variable, np.ndarray)) or keras.ops.is_tensor(value)
+            if not concrete:
+                return value
+            return TracedConstant(value, name=f"{layer.name}_constant")(self.anchor)
+
+        lifted_kwargs = {
+            name: value if name in ("mask", "training") else keras.tree.map_structure(to_node, value)
+            for name, value in kwargs.items()
+        }
+        return keras.tree.map_structure(to_node, args), lifted_kwargs
+
+
+def trace(model, input_shapes, call_arguments=None, input_dtypes=None):
+    """A Functional view of a subclassed model or custom layer, from ``call()`` on ``keras.Input``s.
 
     ``call()`` runs on symbolic inputs of the given shapes (batch dimension
-    first), so every layer and ``keras.ops`` call inside it records a node;
-    the returned ``keras.Model`` shares the subclassed model's layers and
-    weights. ``call_arguments`` (a node's SymbolicArguments) gives the call's
-    structure when the model is a layer of an outer graph, with one shape per
+    first) and dtypes (default float32), so every layer and ``keras.ops``
+    call inside it records a node; the returned ``keras.Model`` shares the
+    layer's sublayers and weights. Sublayers called on values computed
+    without the inputs are called on ``TracedConstant`` nodes instead.
+    ``call_arguments`` (a node's SymbolicArguments) gives the call's
+    structure when it is a layer of an outer graph, with one shape per
     ``signal_tensors`` entry (masks are passed as None); otherwise each
-    shape is one positional argument. Traces are cached on the model by
+    shape is one positional argument. Traces are cached on the layer by
     shape, so repeated initialization adds no nodes.
 
     Raises:
@@ -70,24 +159,61 @@ def trace(model, input_shapes, call_arguments=None):
     cache = model.__dict__.setdefault("_autoinit_traces", {})
     if key in cache:
         return cache[key]
-    inputs = [keras.Input(batch_shape=tuple(shape)) for shape in input_shapes]
+    dtypes = input_dtypes or [None] * len(input_shapes)
+    inputs = [keras.Input(batch_shape=tuple(shape), dtype=dtype) for shape, dtype in zip(input_shapes, dtypes)]
     try:
         if call_arguments is not None:
             mapping = {id(t): i for t, i in zip(signal_tensors(call_arguments), inputs)}
             args, kwargs = call_arguments.fill_in(mapping)
         else:
             args, kwargs = inputs, {}
-        outputs = model.call(*args, **kwargs)
+        with _LiftedConstants(model, inputs[0]):
+            outputs = model.call(*args, **kwargs)
         traced = keras.Model(inputs, outputs, name=model.name)
     except Exception as error:  # any failure of the user's call() is a trace failure
-        raise TraceError(
-            f"AutoInit could not trace subclassed model '{model.name}' ({type(model).__name__}): "
+        kind = "subclassed model" if isinstance(model, keras.Model) else "custom layer"
+        reason = (
             f"its call() failed on symbolic keras.Input tensors of shapes {list(key)} with "
-            f"{type(error).__name__}: {error}. Use keras.ops (not backend-specific ops or Python "
-            "control flow on tensor values) inside call(), or build the model functionally "
-            "(keras.Model(inputs, outputs))."
-        ) from error
+            f"{type(error).__name__}: {str(error).strip().rstrip('.')} (use keras.ops, not "
+            "backend-specific ops or Python control flow on tensor values, inside call())"
+        )
+        remedy = ", or build the model functionally (keras.Model(inputs, outputs))" if kind[0] == "s" else ""
+        raised = TraceError(
+            f"AutoInit could not trace {kind} '{model.name}' ({type(model).__name__}): {reason}{remedy}."
+        )
+        raised.reason = reason
+        raise raised from error
     cache[key] = traced
+    return traced
+
+
+def open_layer(layer, tensors, call_arguments):
+    """The traced graph of custom layer ``layer`` called on ``tensors``, or None if it stays whole.
+
+    A layer that holds weights of its own (``add_weight``) and no sublayers
+    is not opened: AutoInit cannot tell how ``call()`` uses those weights,
+    so opening it would initialize nothing. Nor is one whose ``call()``
+    cannot be traced. Either way the reason is kept for ``unopened_reason``.
+    """
+    own = list(layer._trainable_variables) + list(layer._non_trainable_variables)
+    reason = None
+    if own and not any(sublayer.weights for sublayer in layer._layers):
+        names = ", ".join(variable.name for variable in own)
+        reason = (
+            f"it holds weights of its own ({names}) and no sublayers, so AutoInit cannot tell "
+            "how its call() uses them"
+        )
+    else:
+        try:
+            traced = trace(
+                layer, [t.shape for t in tensors], call_arguments, [t.dtype for t in tensors]
+            )
+        except TraceError as error:
+            reason = error.reason
+    if reason is not None:
+        layer.__dict__["_autoinit_unopened"] = reason
+        return None
+    layer.__dict__.pop("_autoinit_unopened", None)
     return traced
 
 
@@ -131,7 +257,40 @@ def ordered_nodes(model):
     return order
 
 
-def walk(model, input_moments, visit, prefix=""):
+def inner_graph(node, expand=None):
+    """The graph ``walk`` descends into at ``node``, or None when it visits the node whole.
+
+    A nested graph model is its own graph; a subclassed model is traced
+    (``TraceError`` if it cannot be); a custom layer is opened when
+    ``expand`` allows it (see ``walk``) and can be (``open_layer``). The
+    inner graph's inputs match ``signal_tensors(node)`` one to one, so a
+    caller can follow a tensor inside.
+
+    Example:
+        >>> import keras
+        >>> class Block(keras.layers.Layer):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.dense = keras.layers.Dense(2, name="proj")
+        ...     def call(self, x):
+        ...         return self.dense(x)
+        >>> x = keras.Input((3,))
+        >>> node = ordered_nodes(keras.Model(x, Block()(x)))[0]
+        >>> [n.operation.name for n in ordered_nodes(inner_graph(node))]
+        ['proj']
+    """
+    operation = node.operation
+    if is_graph_model(operation):
+        return operation
+    tensors = signal_tensors(node)
+    if isinstance(operation, keras.Model):
+        return trace(operation, [t.shape for t in tensors], node.arguments)
+    if is_openable(operation) and (expand is None or expand(operation)):
+        return open_layer(operation, tensors, node.arguments)
+    return None
+
+
+def walk(model, input_moments, visit, prefix="", expand=None):
     """Propagate moments through ``model``; returns the moments of its outputs.
 
     Args:
@@ -144,6 +303,11 @@ def walk(model, input_moments, visit, prefix=""):
             ``@i`` appended for the i-th call of a layer called more than once
             in this graph.
         prefix: name prefix of this (nested) graph, e.g. ``"outer/"``.
+        expand: ``expand(layer) -> bool``, asked for each custom layer
+            (``is_openable``): True opens it (``open_layer``) and walks the
+            nodes inside it as a nested graph, "outer/inner"; None opens
+            every custom layer. A layer that cannot be opened is visited
+            whole (``unopened_reason`` says why).
 
     Returns:
         (outputs, entries): the output moments, and a dict of entry name ->
@@ -183,11 +347,9 @@ def walk(model, input_moments, visit, prefix=""):
                 f"Layer '{name}' is called on a tensor that does not come from the inputs "
                 f"of model '{model.name}'; AutoInit can only walk connected graphs."
             ) from None
-        nested = operation if is_graph_model(operation) else None
-        if nested is None and isinstance(operation, keras.Model):
-            nested = trace(operation, [t.shape for t in tensors], node.arguments)
+        nested = inner_graph(node, expand)
         if nested is not None:
-            outputs_moments, inner = walk(nested, moments_in, visit, keys[0] + "/")
+            outputs_moments, inner = walk(nested, moments_in, visit, keys[0] + "/", expand)
             entries.update(inner)
             if len(keys) > 1:  # first call of a reused model: plain-name paths too
                 entries.update(
@@ -200,3 +362,19 @@ def walk(model, input_moments, visit, prefix=""):
         for key in keys:
             entries[key] = outputs_moments[0]
     return [moments[id(tensor)] for tensor in outputs], entries
+
+
+def producer(tensor):
+    """The operation (layer, model or op) whose call produced a KerasTensor; None for a plain tensor.
+
+    For a model's input tensor it is the ``InputLayer``. Lets other rooms name
+    a tensor's layer without reading ``_keras_history`` themselves.
+
+    Example:
+        >>> import keras
+        >>> x = keras.Input((3,), name="features")
+        >>> producer(x).name
+        'features'
+    """
+    history = getattr(tensor, "_keras_history", None)
+    return None if history is None else getattr(history, "operation", None)

@@ -21,7 +21,8 @@ import pytest
 
 import search_spaces
 from autoinit_nas import AutoInit
-from autoinit_nas.integrations import estimate_cache, records
+from autoinit_nas.engines.ray import estimate_cache
+from autoinit_nas.integrations import records
 from autoinit_nas.integrations.estimate_cache import EstimateStore, SharedEstimateCache
 from autoinit_nas.integrations.ray_tune import (
     RayReportCallback,
@@ -432,7 +433,7 @@ def test_a_trial_restored_after_it_finished_reports_its_record_instead_of_traini
     ray_session, tmp_path, monkeypatch
 ):
     """Tune saves its state every ~10 s: a driver killed just after a trial ended restores it as unfinished."""
-    from autoinit_nas.integrations import ray_tune
+    from autoinit_nas.engines.ray import trainable as ray_tune
 
     trial_dir = str(tmp_path / "trial")
     reports, trainings = [], []

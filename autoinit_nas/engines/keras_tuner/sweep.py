@@ -1,0 +1,96 @@
+"""The keras-tuner sweep driver: a ``RandomSearch`` or ``BayesianOptimization`` around ``AutoInitHyperModel``.
+
+A driver gets a sweep context (spec, dataset, build, store folder, and a
+``trial_finished`` hook) and leaves one record per trial in its store.
+"""
+
+import contextlib
+import io
+import os
+import time
+
+import keras_tuner
+
+from autoinit_nas.engines.keras_tuner.hypermodel import AutoInitHyperModel
+from autoinit_nas.engines.keras_tuner.space import hyperparameters_from_overrides
+from autoinit_nas.trials import records
+
+TUNERS = ("random", "bayesian")
+
+
+class KerasTunerEngine:
+    """keras-tuner around ``AutoInitHyperModel``, resumable.
+
+    The project is the context's store, reopened with ``overwrite=False`` on
+    reruns, so keras-tuner itself skips finished trials and reruns the one in
+    flight. Its own output is silenced (``verbose=0``).
+
+    Example:
+        >>> KerasTunerEngine.name, KerasTunerEngine.folder
+        ('keras-tuner', 'keras_tuner')
+    """
+
+    name = "keras-tuner"
+    folder = "keras_tuner"
+
+    def run(self, context):
+        """Train the missing trials of ``context.spec``; reports each through ``context.trial_finished``."""
+        spec = context.spec
+        tuner = _open_tuner(context)
+        context.done_before = sum(
+            1 for trial in tuner.oracle.trials.values() if trial.status not in ("RUNNING", "IDLE")
+        )
+        if context.done_before >= spec.trials:
+            return
+        (x, y), validation = context.dataset.train, context.dataset.validation
+        tuner.search(x, y, validation_data=validation, epochs=spec.epochs, batch_size=spec.batch_size, verbose=0)
+
+
+def _open_tuner(context):
+    spec = context.spec
+    base = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization}[spec.tuner]
+    tuner_class = type(f"Progress{base.__name__}", (_ProgressMixin, base), {})
+    hypermodel = AutoInitHyperModel(context.build, init=spec.init, seed=spec.seed,
+                                    autoinit=getattr(context, "autoinit", None))
+    with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
+        tuner = tuner_class(
+            hypermodel,
+            objective=keras_tuner.Objective(spec.objective, spec.direction),
+            max_trials=spec.trials,
+            hyperparameters=hyperparameters_from_overrides(spec.hyperparameters),
+            tune_new_entries=True,
+            # keras-tuner treats seed 0 as "no seed" (``seed or random``), so shift by
+            # one: every seed, 0 included, fixes the architectures.
+            seed=spec.seed + 1,
+            max_consecutive_failed_trials=None,  # diverged candidates are data, not failures
+            directory=os.path.dirname(context.store),
+            project_name=os.path.basename(context.store),
+            overwrite=False,
+        )
+    tuner.sweep_context = context
+    # keras-tuner writes its state (tuner0.json) only when a trial ends; write it now so a
+    # crash in the first trial also resumes, rerunning that trial with its hyperparameters.
+    tuner.save()
+    return tuner
+
+
+class _ProgressMixin:
+    """Times each trial and reports it, from its record on disk, when it ends."""
+
+    sweep_context = None
+
+    def on_trial_begin(self, trial):
+        self._trial_started = time.perf_counter()
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        context = self.sweep_context
+        if context is None:
+            return
+        seconds = time.perf_counter() - getattr(self, "_trial_started", time.perf_counter())
+        record = records.read_record(self.get_trial_dir(trial.trial_id))
+        error = None
+        if str(trial.status) in ("FAILED", "INVALID") and (record is None or record.get("status") == "running"):
+            error = records.last_line(trial.message) or "failed"
+        context.trial_finished(record, trial_id=trial.trial_id, seconds=seconds, error=error)

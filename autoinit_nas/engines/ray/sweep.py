@@ -1,0 +1,227 @@
+"""The Ray Tune sweep driver: one Ray trial per candidate and arm, resumable part by part.
+
+A driver gets a sweep context (spec, dataset, build, store folder, and a
+``trial_finished`` hook) and leaves one record per trial in its store.
+"""
+
+import json
+import logging
+import os
+import shutil
+
+from autoinit_nas.engines.errors import SweepError
+from autoinit_nas.engines.keras_tuner.space import hyperparameters_from_overrides
+from autoinit_nas.engines.ray.callback import RayReportCallback
+from autoinit_nas.engines.ray.space import build_from_config, paired_search, param_space_from_space
+from autoinit_nas.engines.ray.trainable import prepare_model, with_autoinit
+from autoinit_nas.trials import records
+
+
+class RayEngine:
+    """Ray Tune around ``with_autoinit``, resumable.
+
+    Each candidate is one Ray trial per arm (``param_space_from_space(...,
+    init=arms)`` with ``paired_search()``: both arms of a candidate share its
+    sampled hyperparameters and seed). A local Ray starts unless ``address``
+    (``--address``) or ``RAY_ADDRESS`` names a cluster; a Ray already
+    initialized in this process is used as it is. Experiments live in
+    ``<out>/ray/part-<k>``: a rerun restores each unfinished part
+    (``Tuner.restore(..., resume_errored=True)``: finished trials are kept,
+    interrupted and errored ones rerun), and raising ``trials`` adds a part
+    with the missing candidates (Ray cannot grow a finished experiment).
+    Ray's own console output is off.
+    """
+
+    name = "ray"
+    folder = "ray"
+
+    def run(self, context):
+        try:
+            import ray  # noqa: F401
+            from ray import tune  # noqa: F401
+        except ModuleNotFoundError as error:
+            raise SweepError(
+                f"The ray engine needs Ray Tune ({error}). "
+                'Install the ray extra (pip install "autoinit_nas[ray]") or use --engine keras-tuner.'
+            ) from None
+        return _RaySweep(context).run()
+
+
+_PARTS_FILE = "parts.json"
+_ACTIVE_RAY_SWEEP = None  # the _RaySweep reporting progress in this driver
+
+
+class _RaySweep:
+    def __init__(self, context):
+        self.context = context
+        spec = context.spec
+        self.arms = ("autoinit", "default") if spec.init == "compare" else (spec.init,)
+        context.total = spec.trials * len(self.arms)
+        self.parts_path = os.path.join(context.store, _PARTS_FILE)
+        self.pairs = {}  # candidate key -> {arm: objective value}
+        self.finished_before = set()  # ids of the trials whose records said they finished at the start
+
+    def run(self):
+        global _ACTIVE_RAY_SWEEP
+        import ray
+
+        spec, context = self.context.spec, self.context
+        parts = self._read_parts()
+        finished = [r for r in records.read_records(context.store) if r.get("status") in ("completed", "diverged")]
+        context.done_before = len(finished)
+        self.finished_before = {str(record.get("trial_id")) for record in finished}
+        for record in finished:
+            self._remember(record)
+        missing = spec.trials - sum(part["samples"] for part in parts)
+        if missing > 0:
+            parts.append({"name": f"part-{len(parts) + 1}", "samples": missing,
+                          "random_state": spec.seed * 1000 + len(parts)})
+            self._write_parts(parts)
+        todo = [part for part in parts if not self._part_done(part)]
+        if not todo:
+            return
+        started = False
+        if not ray.is_initialized():
+            ray.init(address=spec.address, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+            started = True
+        _ACTIVE_RAY_SWEEP = self
+        try:
+            for part in todo:
+                self._run_part(part)
+        finally:
+            _ACTIVE_RAY_SWEEP = None
+            if started:
+                ray.shutdown()
+
+    def _run_part(self, part):
+        from ray import tune
+
+        spec, context = self.context.spec, self.context
+        hp = hyperparameters_from_overrides(spec.hyperparameters)
+        init = self.arms[0] if len(self.arms) == 1 else self.arms
+        param_space = param_space_from_space(context.build, hp, init=init)
+        trainable = with_autoinit(
+            _ray_train, autoinit=getattr(context, "autoinit", None), seed=spec.seed, metric=spec.objective, mode=spec.direction,
+            build=context.build, data=(context.dataset.train, context.dataset.validation),
+            fit={"epochs": spec.epochs, "batch_size": spec.batch_size}, hyperparameters=hp,
+        )
+        path = os.path.join(context.store, part["name"])
+        progress = _RayProgress()  # defines the class before a restore unpickles the saved one
+        if tune.Tuner.can_restore(path):
+            tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True, param_space=param_space)
+        else:
+            if os.path.isdir(path):
+                shutil.rmtree(path)  # started, but crashed before Ray saved any state
+            tuner = tune.Tuner(
+                trainable,
+                param_space=param_space,
+                tune_config=tune.TuneConfig(
+                    metric=spec.objective, mode=spec.direction, num_samples=part["samples"],
+                    search_alg=paired_search(random_state=part["random_state"]),
+                ),
+                run_config=tune.RunConfig(
+                    name=part["name"], storage_path=context.store, verbose=0, callbacks=[progress],
+                ),
+            )
+        previous = os.environ.get("RAY_AIR_NEW_OUTPUT")
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # Ray's legacy reporter honours verbose=0; the new one prints a header
+        logger = logging.getLogger("ray.tune")
+        level = logger.level
+        logger.setLevel(logging.ERROR)  # "Failed to fetch metrics" for restored trials that had not started
+        try:
+            tuner.fit()
+        finally:
+            logger.setLevel(level)
+            if previous is None:
+                os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+            else:
+                os.environ["RAY_AIR_NEW_OUTPUT"] = previous
+        ended = self._count(part, ("completed", "diverged", "error"))
+        expected = part["samples"] * len(self.arms)
+        if ended < expected:
+            raise SweepError(
+                f"Ray stopped with {ended} of the {expected} trials of {path} finished (interrupted?). "
+                "Rerun the same command to resume it."
+            )
+
+    def _part_done(self, part):
+        return self._count(part, ("completed", "diverged")) >= part["samples"] * len(self.arms)
+
+    def _count(self, part, statuses):
+        found = records.read_records(os.path.join(self.context.store, part["name"]))
+        return sum(1 for record in found if record.get("status") in statuses)
+
+    def _read_parts(self):
+        if not os.path.exists(self.parts_path):
+            return []
+        with open(self.parts_path, encoding="utf-8") as stream:
+            return json.load(stream)
+
+    def _write_parts(self, parts):
+        os.makedirs(self.context.store, exist_ok=True)
+        with open(self.parts_path, "w", encoding="utf-8") as stream:
+            json.dump(parts, stream, indent=1)
+
+    def _remember(self, record):
+        """Note a finished arm; returns its twin's objective value if the twin finished too."""
+        arm = record.get("init")
+        key = json.dumps({k: v for k, v in (record.get("hyperparameters") or {}).items() if k != "init"},
+                         sort_keys=True, default=str)
+        executions = record.get("executions") or []
+        fields = (executions[-1].get("arms") or {}).get(arm, {}) if executions else {}
+        value = (fields.get("metrics") or {}).get(self.context.spec.objective)
+        self.pairs.setdefault(key, {})[arm] = value
+        return {a: v for a, v in self.pairs[key].items() if a != arm}
+
+    def trial_finished(self, trial, error=None):
+        if error is None and str(getattr(trial, "trial_id", None)) in self.finished_before:
+            # A trial that had finished when the last run died, before Tune saved that: Tune
+            # restores it as unfinished and with_autoinit only reports its recorded epochs again.
+            # It is already counted in done_before.
+            return
+        directory = getattr(trial, "path", None) or getattr(trial, "local_path", None)
+        record = records.read_record(directory) if directory and os.path.isdir(directory) else None
+        result = getattr(trial, "last_result", None) or {}
+        seconds = result.get("time_total_s")
+        twins = self._remember(record) if record is not None and error is None else {}
+        self.context.trial_finished(record, trial_id=getattr(trial, "trial_id", None), seconds=seconds,
+                                    error=error, twins=twins)
+
+
+def _ray_progress_class():
+    from ray import tune
+
+    class RayProgress(tune.Callback):
+        """Reports each finished Ray trial to the sweep running in this driver (stateless: survives restore)."""
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            if _ACTIVE_RAY_SWEEP is not None:
+                _ACTIVE_RAY_SWEEP.trial_finished(trial)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            if _ACTIVE_RAY_SWEEP is not None:
+                error = getattr(trial, "error_message", None) or getattr(trial, "error_msg", None)
+                _ACTIVE_RAY_SWEEP.trial_finished(trial, error=records.last_line(error) or "trial raised an error")
+
+    return RayProgress
+
+
+def _RayProgress():  # noqa: N802 - a factory standing for the class (Ray is imported lazily)
+    global _RayProgressClass
+    if _RayProgressClass is None:
+        _RayProgressClass = _ray_progress_class()
+        _RayProgressClass.__module__ = __name__
+        _RayProgressClass.__qualname__ = "_RayProgressClass"
+    return _RayProgressClass()
+
+
+_RayProgressClass = None
+
+
+def _ray_train(config, build, data, fit, hyperparameters):
+    """The function each Ray trial runs: build the config's candidate, apply its arm, train, report."""
+    (x, y), validation = data
+    model = prepare_model(build_from_config(build, config, hyperparameters), config,
+                          batch_size=fit.get("batch_size"))
+    model.fit(x, y, validation_data=validation, verbose=0, callbacks=[RayReportCallback()], **fit)

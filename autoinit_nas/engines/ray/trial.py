@@ -1,0 +1,182 @@
+"""One Ray trial in the worker that runs it: its AutoInit, seed, arm and record.
+
+``with_autoinit`` opens a ``Trial`` around the user's trainable; ``prepare_model``
+and ``RayReportCallback`` find it through ``current()`` (function trainables
+run one at a time per worker process).
+"""
+
+import warnings
+
+import keras
+
+from autoinit_nas.core.architecture import describe_model
+from autoinit_nas.engines.ray.estimate_cache import SharedEstimateCache
+from autoinit_nas.engines.ray.store import RecordWriter, call
+from autoinit_nas.trials import arms, records
+from autoinit_nas.trials.metrics import best_history_epoch, better_for, summarize_history
+
+ENGINE = "ray"
+CACHE_COUNTS = ("hits", "misses", "shared_hits", "shared_misses")
+
+_CURRENT = None  # the Trial running in this worker process
+
+
+def current():
+    """The ``Trial`` running in this process, or None outside a ``with_autoinit`` trial.
+
+    Example:
+        >>> current() is None
+        True
+    """
+    return _CURRENT
+
+
+def set_current(trial):
+    """Make ``trial`` (or None) the one ``current()`` returns."""
+    global _CURRENT
+    _CURRENT = trial
+
+
+class Trial:
+    """One trial's AutoInit, seed and record, in the worker that runs it."""
+
+    def __init__(self, context, config, autoinit, options, thread_info, writer=None):
+        self.config = dict(config or {})
+        self.autoinit = autoinit
+        self.options = options
+        self.arm = arms.arm_of(self.config)
+        self.seed = arms.trial_seed(self.config, options.seed)
+        self.execution = None
+        self.writer = writer if writer is not None else RecordWriter(context)
+        self.record = records.new_record(
+            ENGINE,
+            call(context.get_trial_id),
+            self.arm,
+            seed=self.seed,
+            hyperparameters=records.json_safe(self.config),
+            objective=None if options.metric is None else {"name": options.metric, "direction": options.mode},
+        )
+        import ray
+
+        self.record["worker"].update(
+            node_id=ray.get_runtime_context().get_node_id(),
+            trial_name=call(context.get_trial_name),
+            threads=thread_info,
+        )
+        self.write()
+
+    # Steps.
+
+    def prepare(self, model, arm, batch_size):
+        if arm != self.arm:
+            warnings.warn(
+                f"prepare_model got init={arm!r} but the trial's config says {self.arm!r}; "
+                f"using {arm!r}.",
+                stacklevel=3,
+            )
+            self.arm = arm
+        if self.record["architecture_id"] is None:
+            self.record.update(describe_model(model))
+        self._start_execution()
+        if arm == "autoinit":
+            self.execution["arms"][arm] = self._initialize(model, batch_size)
+        else:
+            self.execution["arms"][arm] = arms.uninitialized_arm(training=True)
+        keras.utils.set_random_seed(self.seed)
+        self.write()
+        return model
+
+    def arm_fields(self):
+        if self.execution is None:
+            if self.arm == "autoinit":
+                warnings.warn(
+                    "Training started before prepare_model(model, config) was called: AutoInit was "
+                    "not applied, and the record says so (initialized: false).",
+                    stacklevel=4,
+                )
+            self._start_execution()
+            self.execution["arms"][self.arm] = arms.uninitialized_arm(training=True)
+        return self.execution["arms"][self.arm]
+
+    def add_epoch(self, values, divergence):
+        fields = self.arm_fields()
+        history = fields.setdefault("history", {})
+        epochs = fields.get("epochs") or 0
+        for name, value in values.items():
+            history.setdefault(name, [None] * epochs).append(value)
+        for name, series in history.items():
+            if len(series) <= epochs:
+                series.append(None)
+        fields["epochs"] = epochs + 1
+        self._summarize(fields, divergence)
+        self.write()
+
+    def end_fit(self, seconds, divergence):
+        fields = self.arm_fields()
+        fields["train_seconds"] = (fields.get("train_seconds") or 0.0) + seconds
+        self._summarize(fields, divergence)
+        self.write()
+
+    def finish(self):
+        diverged = None
+        if self.execution is not None:
+            for arm, fields in self.execution["arms"].items():
+                if fields.get("divergence"):
+                    diverged = f"{arm} arm: {fields['divergence']}"
+                    break
+        elif self.arm == "autoinit":
+            warnings.warn(
+                "The trial ended without calling prepare_model(model, config); its record has no "
+                "init arm.",
+                stacklevel=3,
+            )
+        self.record["status"] = "diverged" if diverged else "completed"
+        self.record["reason"] = diverged
+        self.write()
+
+    def fail(self, error):
+        self.record["status"] = "error"
+        self.record["reason"] = f"{type(error).__name__}: {error}"
+        try:
+            self.write()
+        except Exception as write_error:  # noqa: BLE001 - never hide the trial's own error
+            warnings.warn(f"Could not write the failed trial's record: {write_error}", stacklevel=2)
+
+    def write(self):
+        self.writer.write(self.record)
+
+    # Internals.
+
+    def _start_execution(self):
+        self.execution = {"execution": len(self.record["executions"]), "arms": {}}
+        self.record["executions"].append(self.execution)
+
+    def _initialize(self, model, batch_size):
+        # One Monte Carlo draw per estimate (sampling_seed 0), shared by every trial.
+        before = cache_counts(self.autoinit.cache)
+        initialized, initializer = arms.apply_arm("autoinit", model, self.autoinit, self.seed,
+                                                  probe_batch=batch_size)
+        fields = dict(arms.uninitialized_arm(training=True), **initialized)
+        after = cache_counts(initializer.cache)
+        for name in CACHE_COUNTS:
+            if name in after:
+                fields[f"cache_{name}"] = after[name] - before.get(name, 0)
+        return fields
+
+    def _summarize(self, fields, divergence):
+        history = fields.get("history") or {}
+        metric = self.options.metric
+        score = None if metric is None else (lambda logs: logs.get(metric))
+        best = best_history_epoch(history, score, better_for(self.options.mode))
+        fields.update(summarize_history(history, best, divergence or fields.get("divergence")))
+
+
+def cache_counts(cache):
+    if isinstance(cache, SharedEstimateCache):
+        return cache.counts()
+    counts = {}
+    for name in CACHE_COUNTS:
+        value = getattr(cache, name, None)
+        if isinstance(value, int):
+            counts[name] = value
+    return counts

@@ -1,0 +1,116 @@
+"""The ``sweep`` command: its arguments, the spec they make, and running it.
+
+``autoinit-nas sweep`` and ``python -m experiments.sweep`` both come here.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from autoinit_nas.arguments import positive_int
+from autoinit_nas.engines.errors import SweepError
+from autoinit_nas.engines.keras_tuner.sweep import TUNERS
+from autoinit_nas.trials.arms import INIT_MODES
+from experiments import configs, datasets, report
+from experiments.sweep.engines import ENGINES
+from experiments.sweep.runner import run_sweep
+from experiments.sweep.spec import PROPAGATIONS, SweepSpec
+
+# What a bad command line or a sweep that cannot go on raises: reported as one line.
+USAGE_ERRORS = (SweepError, ValueError, ModuleNotFoundError)
+
+
+def add_arguments(parser):
+    """The ``sweep`` arguments (shared by ``autoinit-nas sweep`` and ``python -m experiments.sweep``)."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "Flags override the config's values; unset flags take the config's, then the defaults.\n"
+        f"configs: {', '.join(configs.names())}\n"
+        f"datasets: {', '.join(datasets.names())}\n"
+        "Rerunning with the same --out resumes the sweep (finished trials are kept).\n"
+        "example: autoinit-nas sweep --config deep-mlp --trials 10 --out out/deep-mlp"
+    )
+    parser.add_argument("--config", metavar="NAME", help="a named config (experiments/configs) or a .json path")
+    parser.add_argument("--space", metavar="S", help="search space: mlp, cnn, resnet, transformer (default mlp)")
+    parser.add_argument("--data", metavar="D", help="offline dataset (default digits)")
+    parser.add_argument("--engine", choices=list(ENGINES), help="search engine (default keras-tuner)")
+    parser.add_argument("--trials", type=positive_int, metavar="N", help="candidates in total (default 10)")
+    parser.add_argument("--epochs", type=positive_int, metavar="E", help="epochs per candidate (default 2)")
+    parser.add_argument("--init", choices=INIT_MODES, help="init arm(s) (default compare)")
+    parser.add_argument("--out", metavar="DIR", help="sweep directory (default out/<config> or out/sweep)")
+    parser.add_argument("--seed", type=int, metavar="S", help="search, trial and split seed (default 0)")
+    parser.add_argument("--batch-size", type=positive_int, metavar="B", help="batch size (default 64)")
+    parser.add_argument("--objective", metavar="METRIC", help="metric to optimize and compare (default val_accuracy)")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="use at most N training examples")
+    parser.add_argument("--tuner", choices=TUNERS, help="keras-tuner search algorithm (default random)")
+    parser.add_argument(
+        "--hp", action="append", default=[], metavar="NAME=VALUE",
+        help='narrow a hyperparameter: depth=4 (fixed), \'activation=["relu","tanh"]\' (choice), '
+        '\'depth={"min":2,"max":8}\' (range); repeatable',
+    )
+    parser.add_argument("--propagation", choices=PROPAGATIONS,
+                        help="AutoInit's propagation: probe (default) or scalar (the paper's)")
+    parser.add_argument("--address", metavar="ADDR", help="Ray cluster address for --engine ray (default: RAY_ADDRESS or local)")
+    parser.add_argument("--overwrite", action="store_true", help="delete what --out holds instead of resuming")
+
+
+def spec_from_args(args):
+    """A ``SweepSpec`` from parsed ``sweep`` arguments (config first, flags over it)."""
+    flags = {
+        "space": args.space, "data": args.data, "engine": args.engine, "trials": args.trials,
+        "epochs": args.epochs, "init": args.init, "out": args.out, "seed": args.seed,
+        "batch_size": args.batch_size, "objective": args.objective, "limit": args.limit,
+        "tuner": args.tuner, "address": args.address, "propagation": args.propagation,
+    }
+    overrides = {}
+    for item in args.hp:
+        name, equals, text = item.partition("=")
+        if not equals or not name:
+            raise ValueError(f"--hp expects NAME=VALUE. Received: --hp {item!r}")
+        try:
+            overrides[name] = json.loads(text)
+        except ValueError:
+            overrides[name] = text
+    if args.config:
+        spec = SweepSpec.from_config(args.config, **flags)
+        if args.out is None:
+            spec.out = os.path.join("out", os.path.splitext(os.path.basename(args.config))[0])
+    else:
+        spec = SweepSpec(**{key: value for key, value in flags.items() if value is not None})
+    spec.hyperparameters = {**spec.hyperparameters, **overrides}
+    return spec.validate()
+
+
+def run(args):
+    """``autoinit-nas sweep``: run or resume a sweep, print one line per trial and a summary.
+
+    Raises ``USAGE_ERRORS`` for bad settings, a different sweep in ``--out``
+    or trials that keep failing; the command line prints them as one line.
+    """
+    spec = None
+    try:
+        spec = spec_from_args(args)
+        sweep = run_sweep(spec, progress=lambda line: print(line, flush=True), overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: rerun the same command to resume (finished trials are kept in {spec.out if spec else args.out})",
+              file=sys.stderr)
+        return 130
+    if spec.init == "compare":
+        table = sweep.table()
+        print(report.summary_line(table, spec.objective, spec.direction))
+    print(f"report: autoinit-nas report {spec.out}")
+    return 0
+
+
+
+def main(argv=None):
+    """``python -m experiments.sweep [ARGS]``: the same as ``autoinit-nas sweep [ARGS]``."""
+    parser = argparse.ArgumentParser(prog="python -m experiments.sweep")
+    add_arguments(parser)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(args)
+    except USAGE_ERRORS as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2

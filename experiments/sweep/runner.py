@@ -1,0 +1,124 @@
+"""Running a sweep: load the data and space, hand them to the engine, keep the state on disk."""
+
+import dataclasses
+import os
+import time
+
+import search_spaces
+
+from autoinit_nas.engines.keras_tuner.space import space_hyperparameters
+from experiments import datasets
+from experiments.sweep import state as sweep_state
+from experiments.sweep.engines import ENGINES
+from experiments.sweep.progress import SweepContext, duration
+
+
+@dataclasses.dataclass
+class Sweep:
+    """A sweep's directory, and what the last ``run_sweep`` did in it."""
+
+    out: str
+    spec: object
+    ran: list
+    done_before: int
+    seconds: float
+
+    def table(self):
+        """``autoinit_nas.results.trials_table`` of everything in ``out``."""
+        from autoinit_nas.results import trials_table
+
+        return trials_table(self.out)
+
+
+def run_sweep(spec, progress=print, overwrite=False):
+    """Run (or resume) ``spec``; returns a ``Sweep``.
+
+    Example:
+        >>> from experiments.sweep import SweepSpec
+        >>> sweep = run_sweep(SweepSpec(data="wine", trials=2, epochs=1, out="out/wine"))  # doctest: +SKIP
+
+    Args:
+        spec: a ``SweepSpec``.
+        progress: called with one line of text per event (start, each trial, end).
+        overwrite: delete what ``spec.out`` holds first, instead of resuming.
+
+    Raises:
+        SweepError: ``out`` holds a different sweep, or trials keep failing.
+        ValueError: a bad spec field.
+    """
+    spec.validate()
+    out = os.path.abspath(spec.out)
+    engine = ENGINES[spec.engine]
+    state_path = os.path.join(out, sweep_state.SPEC_FILE)
+    if overwrite:
+        sweep_state.clear(out, [e.folder for e in ENGINES.values()])
+    state = sweep_state.read_state(state_path)
+    sweep_state.check_resumable(state, spec)
+    dataset, build = _load(spec)
+    state = state or {"spec": None, "runs": []}
+    state["spec"] = sweep_state.jsonable(dataclasses.asdict(spec))
+    state["dataset"] = {"name": dataset.name, "train": len(dataset.y_train), "validation": len(dataset.y_val),
+                        "input_shape": list(dataset.input_shape), "num_classes": dataset.num_classes}
+    entry = {"started_at": sweep_state.now(), "finished_at": None, "trials": spec.trials, "ran": [],
+             "status": "running"}
+    state["runs"].append(entry)
+    sweep_state.write_state(state_path, state)
+    context = SweepContext(spec=spec, dataset=dataset, build=build, store=os.path.join(out, engine.folder),
+                           progress=progress, autoinit=spec.autoinit())
+    progress(_opening_line(spec, dataset))
+    start = time.perf_counter()
+    status = "error"
+    try:
+        _quiet_tensorflow()
+        engine.run(context)
+        status = "completed"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        seconds = time.perf_counter() - start
+        entry.update(finished_at=sweep_state.now(), ran=[str(t) for t in context.ran], status=status,
+                     seconds=seconds)
+        sweep_state.write_state(state_path, state)
+    progress(_closing_line(spec, context, seconds))
+    return Sweep(out=out, spec=spec, ran=list(context.ran), done_before=context.done_before, seconds=seconds)
+
+
+def _load(spec):
+    """The spec's dataset and search space, checking its hyperparameter overrides against the space."""
+    dataset = datasets.load(spec.data, seed=spec.seed, limit=spec.limit)
+    build = search_spaces.get(spec.space)(dataset.input_shape, dataset.num_classes, **spec.space_options)
+    known = space_hyperparameters(build)
+    unknown = sorted(set(spec.hyperparameters) - set(known))
+    if unknown:
+        raise ValueError(
+            f"The {spec.space} space has no hyperparameter(s) {unknown}. Its hyperparameters: {known}"
+        )
+    return dataset, build
+
+
+def _opening_line(spec, dataset):
+    arms = {"compare": "AutoInit vs default", "autoinit": "AutoInit", "default": "default init"}[spec.init]
+    return (
+        f"sweep {spec.space} on {dataset.summary()}\n"
+        f"  {spec.engine}, {spec.trials} candidates x {spec.epochs} epochs, {arms}, objective {spec.objective} "
+        f"({spec.direction}), seed {spec.seed} -> {spec.out}"
+    )
+
+
+def _closing_line(spec, context, seconds):
+    total = context.total or spec.trials
+    if context.done_before and not context.ran:
+        return f"nothing to run: {context.done_before} trials done, {total} asked for"
+    resumed = f", {context.done_before} done before" if context.done_before else ""
+    return f"ran {len(context.ran)} trial(s) in {duration(seconds)}{resumed}; results in {spec.out}"
+
+
+def _quiet_tensorflow():
+    """Silence TensorFlow's Python-side warnings (retracing notes) during a sweep."""
+    try:
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+    except Exception:  # noqa: BLE001 - another backend, or no TensorFlow
+        pass
