@@ -226,6 +226,25 @@ class AutoInit:
         diagnostics = Diagnostics()
         self.unsupported_layers = []
         custom_classes = set(self.custom_distribution_estimators.values())
+        unopened = set()  # custom layers already warned about, across a probe fallback
+
+        def expand(layer):
+            # A custom layer is opened only when nothing is registered for it.
+            return self.registry.lookup(type(layer)) is None
+
+        def warn_unopened(operation, key):
+            reason = graph.unopened_reason(operation)
+            if reason is not None and id(operation) not in unopened:
+                unopened.add(id(operation))
+                warnings.warn(
+                    AutoInitWarning(
+                        f"AutoInit could not open custom layer '{key}' ({type(operation).__name__}): "
+                        f"{reason}. It is handled whole, as a layer without an estimator, and the "
+                        "layers inside it keep their initializers.",
+                        cause="unopened", layers=(key,),
+                    ),
+                    stacklevel=6,
+                )
 
         def estimator_for(node, key):
             operation = node.operation
@@ -235,6 +254,7 @@ class AutoInit:
                 if estimator_class is None:
                     estimator_class = PassThroughEstimator
                     self.unsupported_layers.append(key)
+                    warn_unopened(operation, key)
                     diagnostics.record_unsupported(
                         operation.name, type(operation).__name__,
                         measured=self.propagation == "probe",
@@ -279,7 +299,7 @@ class AutoInit:
             try:
                 entries = probe.ProbePropagation(
                     model, estimator_for, estimate_if_needed, input_moments, config,
-                    self.signal_variance, diagnostics, probe_batch,
+                    self.signal_variance, diagnostics, probe_batch, expand=expand,
                 ).run(self._weight_base_seed(), sampling_seed_of(config))
             except probe.ProbeUnavailable as reason:
                 warnings.warn(
@@ -303,7 +323,7 @@ class AutoInit:
                 estimator, node, key, [m for m, _ in moments_in], [v for _, v in moments_in]
             )
 
-        _, entries = graph.walk(model, input_moments, visit)
+        _, entries = graph.walk(model, input_moments, visit, expand=expand)
         self._apply_weights(estimators)
         diagnostics.emit(stacklevel=4)
         self.propagation_used = "scalar"

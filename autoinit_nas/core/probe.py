@@ -269,10 +269,12 @@ class ProbePropagation:
         signal_variance: the pre-activation variance every rescaled layer gets.
         diagnostics: the call's ``Diagnostics``.
         probe_batch: the fewest examples the probe carries (``batch_size``).
+        expand: ``graph.walk``'s predicate for opening custom layers (None:
+            open every one).
     """
 
     def __init__(self, model, estimator_for, estimate, input_moments, config, signal_variance,
-                 diagnostics, probe_batch=DEFAULT_PROBE_BATCH):
+                 diagnostics, probe_batch=DEFAULT_PROBE_BATCH, expand=None):
         self.model = model
         self.estimator_for = estimator_for
         self.estimate = estimate
@@ -281,6 +283,7 @@ class ProbePropagation:
         self.signal_variance = float(signal_variance)
         self.diagnostics = diagnostics
         self.probe_batch = int(probe_batch)
+        self.expand = expand
         self.seeds = {}  # (id(estimator), attribute) -> weight seed, once assigned
         self.units = {}  # (id(estimator), attribute) -> its unit draw, for rescaling
         self._weight_seeds = []
@@ -301,7 +304,7 @@ class ProbePropagation:
             for variable in self.model.non_trainable_variables
         ]
         try:
-            _, entries = graph.walk(self.model, values, self.visit)
+            _, entries = graph.walk(self.model, values, self.visit, expand=self.expand)
         finally:
             for variable, value in saved_state:
                 variable.assign(value)
