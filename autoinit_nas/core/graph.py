@@ -362,3 +362,19 @@ def walk(model, input_moments, visit, prefix="", expand=None):
         for key in keys:
             entries[key] = outputs_moments[0]
     return [moments[id(tensor)] for tensor in outputs], entries
+
+
+def producer(tensor):
+    """The operation (layer, model or op) whose call produced a KerasTensor; None for a plain tensor.
+
+    For a model's input tensor it is the ``InputLayer``. Lets other rooms name
+    a tensor's layer without reading ``_keras_history`` themselves.
+
+    Example:
+        >>> import keras
+        >>> x = keras.Input((3,), name="features")
+        >>> producer(x).name
+        'features'
+    """
+    history = getattr(tensor, "_keras_history", None)
+    return None if history is None else getattr(history, "operation", None)
