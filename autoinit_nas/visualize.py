@@ -152,7 +152,7 @@ class AutoInitVisualizer:
             ``default_var`` (measured), and ``log2_error``
             (|log2(autoinit_var / predicted_var)|, NaN where undefined).
         """
-        batch_size = _positive_int("batch_size", batch_size)
+        batch_size = _checked_count("batch_size", batch_size)
         given = autoinit is not None
         if not given:
             autoinit = AutoInit(
@@ -305,8 +305,8 @@ def noise_batch(model, batch_size, means, variances, seed):
     rng = np.random.default_rng(seed)
     arrays = []
     for tensor, mean, var in zip(inputs, means, variances):
-        history = getattr(tensor, "_keras_history", None)
-        name = history.operation.name if history is not None else getattr(tensor, "name", "input")
+        layer = graph.producer(tensor)
+        name = layer.name if layer is not None else getattr(tensor, "name", "input")
         dtype = keras.backend.standardize_dtype(tensor.dtype)
         if not dtype.startswith(("float", "bfloat")):
             raise ValueError(
@@ -437,9 +437,9 @@ class _EntryClasses:
             inputs, _ = graph.graph_of(container)
             named = {}
             for tensor in inputs:
-                history = getattr(tensor, "_keras_history", None)
-                if history is not None and history.operation is not None:
-                    named[history.operation.name] = history.operation
+                layer = graph.producer(tensor)
+                if layer is not None:
+                    named[layer.name] = layer
             for node in graph.ordered_nodes(container):
                 named.setdefault(node.operation.name, node.operation)
             self.operations[id(container)] = named
@@ -502,7 +502,7 @@ def _per_input(means, variances, model):
     )
 
 
-def _positive_int(name, value):
+def _checked_count(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
     return int(value)

@@ -467,11 +467,13 @@ def make_inputs(model, kind, batch, seed):
 def _input_layer_names(model):
     import keras
 
-    return {
-        layer.name
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, keras.layers.InputLayer)
-    }
+    names = set()
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            names.add(layer.name)
+        elif isinstance(layer, keras.Model):
+            names |= _input_layer_names(layer)
+    return names
 
 
 def _log2_ratio(measured, predicted):
@@ -484,7 +486,9 @@ def _log2_ratio(measured, predicted):
 
 def _output_key(model):
     """The entry name of the model's (first) output layer."""
-    return model.outputs[0]._keras_history.operation.name
+    from autoinit_nas.core.architecture import output_layer_name
+
+    return output_layer_name(model)
 
 
 def _layer_rows(name, mode, references, measured, skip):

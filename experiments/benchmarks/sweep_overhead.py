@@ -10,7 +10,7 @@ TensorFlow start cold:
    split), ``--trials`` trials (default 6) of ``--epochs`` epochs (default 2),
    batch 64. The space is narrowed to small candidates (depth <= 12, at most
    128 units or filters) so trials take seconds, not minutes, on a laptop;
-2. the per-trial records (``autoinit_nas.integrations.records``) give
+2. the per-trial records (``autoinit_nas.trials.records``) give
    ``init_seconds`` and ``train_seconds``; AutoInit's share of a trial is
    ``init / (init + train)``, and of the sweep the sum of both. Target: at
    most 1%;
@@ -32,7 +32,7 @@ keras-tuner project (with the records) goes to ``<out>/sweep_overhead_runs``.
 to the wrapper: Monte Carlo estimates then share one seed across trials (as the
 Ray integration does by default), so the cache can serve them.
 
-Ray Tune: not run here. The Ray integration (``autoinit_nas.integrations.ray_tune``)
+Ray Tune: not run here. The Ray integration (``autoinit_nas.engines.ray``)
 records the same ``init_seconds``/``train_seconds`` and cache counts, so the
 same share can be read from a Ray sweep's records.
 """
@@ -182,8 +182,8 @@ def run_space(space_name, trials, epochs, directory, tiny=False, seed=0, samplin
     import search_spaces
     from autoinit_nas import AutoInit
     from autoinit_nas.core.cache import GLOBAL_CACHE, EstimateCache
-    from autoinit_nas.integrations import records
-    from autoinit_nas.integrations.keras_tuner import AutoInitHyperModel
+    from autoinit_nas.trials import records
+    from autoinit_nas.engines.keras_tuner.hypermodel import AutoInitHyperModel
 
     warnings.simplefilter("ignore")
     x_train, y_train, x_val, y_val = load_digits(tiny)

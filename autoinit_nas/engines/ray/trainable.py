@@ -38,7 +38,7 @@ def with_autoinit(
     """A Ray Tune function trainable that records (and applies) AutoInit per trial.
 
     Example:
-        >>> from autoinit_nas.integrations.ray_tune import with_autoinit, prepare_model
+        >>> from autoinit_nas.engines.ray.trainable import with_autoinit, prepare_model
         >>> def train(config, build):
         ...     model = prepare_model(build(config), config)
         ...     ...  # model.fit(..., callbacks=[RayReportCallback()])
