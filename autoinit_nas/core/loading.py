@@ -122,12 +122,13 @@ def parse(model):
             f"model.get_config()). Received keys: {sorted(map(str, model))}"
         )
     class_name, config = legacy.unwrap(model)
-    if legacy.is_legacy_config(config):
-        config, dropped = legacy.convert_functional_config(config)
+    if legacy.is_legacy_model(model):
+        config, dropped = legacy.convert_model_config(class_name, config)
         if dropped:
             warnings.warn(
                 "Arguments Keras 3 no longer accepts were dropped from the tf.keras 2 "
-                f"config (argument: layers): {dropped}",
+                "config (argument (layers): why the model computes the same):\n  "
+                + "\n  ".join(legacy.describe_dropped(dropped)),
                 stacklevel=4,
             )
         return {"class_name": class_name, "config": config}
@@ -163,6 +164,8 @@ def load_model(model, custom_objects=None, safe_mode=True, defer_initializers=Fa
                 model = keras.Model.from_config(config, custom_objects=objects)
             elif config["class_name"] in ("Functional", "Model") and "module" not in config:
                 model = keras.Model.from_config(config["config"], custom_objects=objects)
+            elif config["class_name"] == "Sequential" and "module" not in config:
+                model = keras.Sequential.from_config(config["config"], custom_objects=objects)
             else:
                 model = keras.saving.deserialize_keras_object(
                     config, custom_objects=objects, safe_mode=safe_mode
