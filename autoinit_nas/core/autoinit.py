@@ -76,10 +76,16 @@ class AutoInit:
             through falls back to "scalar" with a warning.
         probe_batch: the fewest examples the probe carries (default 32:
             use the batch size you train with, which is what
-            BatchNormalization and global pooling will see). Models whose
-            largest intermediate is small get more (up to 1024) for a more
-            precise reading at no real cost. ``initialize_model`` may
-            override it per call.
+            BatchNormalization and global pooling will see: statistics over
+            B examples read the spread between examples at (B - 1) / B).
+            Models whose largest intermediate (attention scores included) is
+            small get more, up to 1024, for a more precise reading at no real
+            cost. ``initialize_model`` may override it per call. Trade-off:
+            the probe is one training-mode forward pass at this batch, taken
+            layer by layer; it drops each tensor after its last reader, so
+            its memory stays within that of Keras's own forward pass at the
+            same batch (which keeps every intermediate), and its time grows
+            with the batch as a forward pass does.
 
     Attributes:
         propagation_used: after ``initialize_model``, the propagation that
@@ -225,6 +231,7 @@ class AutoInit:
         estimators = {}
         diagnostics = Diagnostics()
         self.unsupported_layers = []
+        unsupported = {}  # class name -> first layer name; warned once the propagation is known
         custom_classes = set(self.custom_distribution_estimators.values())
         unopened = set()  # custom layers already warned about, across a probe fallback
 
@@ -255,10 +262,7 @@ class AutoInit:
                     estimator_class = PassThroughEstimator
                     self.unsupported_layers.append(key)
                     warn_unopened(operation, key)
-                    diagnostics.record_unsupported(
-                        operation.name, type(operation).__name__,
-                        measured=self.propagation == "probe",
-                    )
+                    unsupported.setdefault(type(operation).__name__, operation.name)
                 estimator = estimator_class(operation, self.weight_init_config, self.signal_variance)
                 estimator.cache = self.cache
                 estimator.registry = self.registry
@@ -311,10 +315,14 @@ class AutoInit:
                     stacklevel=4,
                 )
             else:
+                self._warn_unsupported(unsupported, diagnostics, measured=True)
                 diagnostics.emit(stacklevel=4)
                 self.propagation_used = "probe"
                 return entries
+            # Nothing the failed probe noted stands: the scalar walk notes its own.
             estimators.clear()
+            unsupported.clear()
+            diagnostics = Diagnostics()
             self.unsupported_layers = []
 
         def visit(node, key, moments_in):
@@ -325,9 +333,17 @@ class AutoInit:
 
         _, entries = graph.walk(model, input_moments, visit, expand=expand)
         self._apply_weights(estimators)
+        self._warn_unsupported(unsupported, diagnostics, measured=False)
         diagnostics.emit(stacklevel=4)
         self.propagation_used = "scalar"
         return entries
+
+    @staticmethod
+    def _warn_unsupported(unsupported, diagnostics, measured):
+        """One warning per class without an estimator, saying what the propagation that ran did."""
+        for class_name, layer_name in unsupported.items():
+            # stacklevel 5: record_unsupported, this, _initialize, initialize_model, the caller.
+            diagnostics.record_unsupported(layer_name, class_name, stacklevel=5, measured=measured)
 
     def _weight_base_seed(self):
         """``seed``, or a fresh one when it is None (new weights every call)."""

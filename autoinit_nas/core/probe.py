@@ -73,9 +73,11 @@ PROBE_ELEMENTS = 2**16
 DEFAULT_PROBE_BATCH = 32
 MAX_BATCH = 1024
 # A layer is rescaled to its measured variance only when its probe output
-# holds this many values (variance read to ~2%); narrower ones keep their
-# estimate's scale.
-RESCALE_ELEMENTS = 4096
+# holds this many values; narrower ones keep their estimate's scale. 256 reads
+# a variance of independent values to ~9% (a 10-class head at batch 32 holds
+# 320), while the scalar estimate it replaces is off by 2-5x on real models'
+# heads (frozen offsets of the realized weights after global pooling).
+RESCALE_ELEMENTS = 256
 # Memo-key precision of estimators called with measured moments.
 MEMO_DIGITS = 2
 # Length used for dimensions the model leaves open (variable sequence length).
@@ -88,8 +90,40 @@ class ProbeUnavailable(RuntimeError):
     """The probe cannot run through this model (AutoInit falls back to scalar mode)."""
 
 
+# Values per slice when moments are read in pieces: float64 temporaries of
+# 8 MB, whatever the tensor's size.
+_MOMENT_CHUNK = 2**20
+
+
+def array_moments(array):
+    """(mean, variance) of all of ``array``'s values, in float64, read in bounded slices.
+
+    Two passes (the mean, then squared deviations from it), so no float64
+    copy of a large tensor is ever made.
+
+    Example:
+        >>> array_moments(np.array([1.0, 2.0, 3.0], np.float32))
+        (2.0, 0.6666666666666666)
+    """
+    flat = np.asarray(array).reshape(-1)
+    if flat.size == 0:
+        return float("nan"), float("nan")
+    chunks = range(0, flat.size, _MOMENT_CHUNK)
+    total = sum(float(np.sum(flat[i:i + _MOMENT_CHUNK], dtype=np.float64)) for i in chunks)
+    mean = total / flat.size
+    squares = 0.0
+    for i in chunks:
+        deviation = flat[i:i + _MOMENT_CHUNK].astype(np.float64) - mean
+        squares += float(np.dot(deviation, deviation))
+    return mean, squares / flat.size
+
+
 class ProbeValue:
-    """A probe tensor and, computed once when asked, its mean and variance."""
+    """A probe tensor and, computed once when asked, its mean and variance.
+
+    ``release()`` drops the tensor once no later layer reads it (its moments
+    are kept for the estimates), so the walk holds only live tensors.
+    """
 
     __slots__ = ("value", "_moments")
 
@@ -100,9 +134,13 @@ class ProbeValue:
     @property
     def moments(self):
         if self._moments is None:
-            array = np.asarray(keras.ops.convert_to_numpy(self.value), dtype=np.float32)
-            self._moments = (float(array.mean(dtype=np.float64)), float(array.var(dtype=np.float64)))
+            self._moments = array_moments(keras.ops.convert_to_numpy(self.value))
         return self._moments
+
+    def release(self):
+        if self.value is not None:
+            self.moments  # noqa: B018 - read before the values go
+            self.value = None
 
 
 def _is_builtin(operation):
@@ -140,6 +178,29 @@ def _concrete(shape):
     return tuple(UNKNOWN_LENGTH if dim is None else int(dim) for dim in shape)
 
 
+def _hidden_elements(node):
+    """Elements per example of what a layer materializes inside its call: attention scores.
+
+    An attention layer's (heads, queries, keys) score and weight tensors are
+    usually its largest by far (the time-series transformer: 4 x 500 x 500
+    per example against outputs of 500 x 1), and its output shape hides them.
+    """
+    operation = node.operation
+    if not isinstance(
+        operation,
+        (keras.layers.MultiHeadAttention, keras.layers.GroupQueryAttention,
+         keras.layers.Attention, keras.layers.AdditiveAttention),
+    ):
+        return 0
+    tensors = graph.signal_tensors(node)
+    if not tensors:
+        return 0
+    query = _concrete(tensors[0].shape[1:-1])
+    keys = _concrete(tensors[1].shape[1:-1]) if len(tensors) > 1 else query
+    heads = getattr(operation, "num_heads", None) or getattr(operation, "num_query_heads", None) or 1
+    return int(heads) * math.prod(query) * math.prod(keys)
+
+
 def _largest_example(model):
     """The most elements per example of any tensor the model computes (nested models included)."""
     largest = 1
@@ -148,6 +209,7 @@ def _largest_example(model):
     for node in graph.ordered_nodes(model):
         if graph.is_graph_model(node.operation):
             largest = max(largest, _largest_example(node.operation))
+        largest = max(largest, _hidden_elements(node))
         for tensor in node.outputs:
             largest = max(largest, math.prod(_concrete(tensor.shape[1:])))
     return largest
@@ -155,6 +217,13 @@ def _largest_example(model):
 
 def batch_size(model, probe_batch=DEFAULT_PROBE_BATCH):
     """Probe batch size: ``probe_batch``, or more where the model's largest tensor is small.
+
+    Every layer's statistics come from at least ``probe_batch`` examples (the
+    batch BatchNormalization and global pooling see in training). Beyond
+    that, a model whose largest intermediate (attention scores included)
+    holds fewer than ``PROBE_ELEMENTS`` values per batch gets more examples,
+    up to ``MAX_BATCH``: a more precise reading at a cost (256 KB per
+    tensor) far below one forward pass.
 
     Example:
         >>> import keras
@@ -165,31 +234,76 @@ def batch_size(model, probe_batch=DEFAULT_PROBE_BATCH):
     return int(max(probe_batch, min(MAX_BATCH, PROBE_ELEMENTS // _largest_example(model))))
 
 
-def _vocabulary(model, tensor):
-    """The smallest ``input_dim`` of the Embedding layers reading integer input ``tensor``."""
-    sizes = [
-        int(node.operation.input_dim)
-        for node in graph.ordered_nodes(model)
-        if isinstance(node.operation, keras.layers.Embedding)
-        and any(t is tensor for t in graph.signal_tensors(node))
-    ]
-    if not sizes:
-        raise ProbeUnavailable(
-            f"integer input '{tensor.name}' does not feed an Embedding layer directly, so the "
-            "probe cannot know which token ids are valid"
-        )
-    return min(sizes)
+# Layers that move token ids around without changing them.
+_ID_PRESERVING = (keras.layers.Identity, keras.layers.Reshape, keras.layers.Flatten, keras.layers.Permute)
+
+
+def _keeps_ids(operation):
+    is_cast = type(operation).__name__ == "Cast" and _is_builtin(operation)
+    return is_cast or isinstance(operation, _ID_PRESERVING)
+
+
+def embedding_vocabularies(model, tensor):
+    """``input_dim`` of every Embedding that reads ``tensor`` as token ids.
+
+    Found directly, through casts and reshapes, inside nested models, and
+    inside custom layers (a Keras-level subclass that owns Embedding
+    sublayers and is called on ``tensor``: its Embeddings are assumed to read
+    it). Any dtype: an Embedding casts float ids itself, and the keras-io text
+    examples declare their token input as float.
+
+    Example:
+        >>> import keras
+        >>> x = keras.Input((5,))  # float, as keras-io declares it
+        >>> model = keras.Model(x, keras.layers.Embedding(100, 4)(keras.ops.cast(x, "int32")))
+        >>> embedding_vocabularies(model, model.inputs[0])
+        [100]
+    """
+    sizes = []
+    for node in graph.ordered_nodes(model):
+        slots = [i for i, t in enumerate(graph.signal_tensors(node)) if t is tensor]
+        operation = node.operation
+        if not slots:
+            continue
+        if isinstance(operation, keras.layers.Embedding):
+            sizes.append(int(operation.input_dim))
+        elif _keeps_ids(operation):
+            for output in node.outputs:
+                sizes += embedding_vocabularies(model, output)
+        elif graph.is_graph_model(operation):
+            inner = graph.graph_of(operation)[0]
+            for slot in (s for s in slots if s < len(inner)):
+                sizes += embedding_vocabularies(operation, inner[slot])
+        elif isinstance(operation, keras.layers.Layer) and not _is_builtin(operation):
+            sizes += [
+                int(layer.input_dim)
+                for layer in operation._flatten_layers(include_self=False, recursive=True)
+                if isinstance(layer, keras.layers.Embedding)
+            ]
+    return sizes
 
 
 def probe_inputs(model, input_moments, batch, seed):
-    """One probe array per model input: N(mean, var) noise, or uniform token ids for Embeddings."""
+    """One probe array per model input: N(mean, var) noise, or uniform token ids for Embeddings.
+
+    An input that reaches an Embedding (``embedding_vocabularies``) gets ids
+    uniform over the smallest vocabulary that reads it, whatever its dtype
+    and declared moments.
+    """
     rng = np.random.default_rng([int(seed), _PROBE_STREAM])
     arrays = []
     for tensor, (mean, var) in zip(graph.graph_of(model)[0], input_moments):
         shape = (batch,) + _concrete(tensor.shape[1:])
         dtype = str(tensor.dtype)
-        if "int" in dtype:
-            arrays.append(rng.integers(0, _vocabulary(model, tensor), size=shape).astype(dtype))
+        vocabularies = embedding_vocabularies(model, tensor) if ("int" in dtype or "float" in dtype) else []
+        if vocabularies:
+            arrays.append(rng.integers(0, min(vocabularies), size=shape).astype(dtype))
+        elif "int" in dtype:
+            raise ProbeUnavailable(
+                f"integer input '{tensor.name}' does not feed an Embedding layer (directly, "
+                "through casts or reshapes, or inside a custom layer), so the probe cannot "
+                "know which token ids are valid"
+            )
         elif "float" in dtype:
             noise = rng.standard_normal(shape)
             # Exactly the declared moments: no sampling error enters at the inputs.
@@ -198,6 +312,27 @@ def probe_inputs(model, input_moments, batch, seed):
         else:
             raise ProbeUnavailable(f"input '{tensor.name}' has dtype {dtype}; expected float or int")
     return [keras.ops.convert_to_tensor(array) for array in arrays]
+
+
+def _check_shapes(node, key, outputs):
+    """ProbeUnavailable when a layer's probe output contradicts the shape it declared.
+
+    A layer whose call returns another shape than its symbolic output (e.g.
+    ``Activation("glu")`` halves the last axis but declares it unchanged)
+    breaks every later layer that was built for the declared shape; naming it
+    here names the cause, not a victim further down.
+    """
+    for tensor, probe in zip(node.outputs, outputs):
+        declared = tuple(getattr(tensor, "shape", None) or ())
+        actual = tuple(keras.ops.shape(probe.value)) if probe.value is not None else declared
+        if len(declared) != len(actual) or any(
+            d is not None and a is not None and int(d) != int(a) for d, a in zip(declared[1:], actual[1:])
+        ):
+            raise ProbeUnavailable(
+                f"layer '{key}' ({type(node.operation).__name__}) returned shape "
+                f"{tuple(actual)} on the probe batch but declares {declared}: Keras "
+                "cannot run this model either"
+            )
 
 
 class _SeededGenerators:
@@ -269,8 +404,8 @@ class ProbePropagation:
         signal_variance: the pre-activation variance every rescaled layer gets.
         diagnostics: the call's ``Diagnostics``.
         probe_batch: the fewest examples the probe carries (``batch_size``).
-        expand: ``graph.walk``'s predicate for opening custom layers (None:
-            open every one).
+        expand: the walk's ``expand`` predicate (which custom layers to open),
+            or None for the walk's default.
     """
 
     def __init__(self, model, estimator_for, estimate, input_moments, config, signal_variance,
@@ -298,24 +433,63 @@ class ProbePropagation:
         )
         self.batch = batch = batch_size(self.model, self.probe_batch)
         self.rng = np.random.default_rng([int(probe_seed), _PROBE_STREAM, 1])
+        self.releases = self._release_schedule()
+        self.calls = 0
         values = [ProbeValue(v) for v in probe_inputs(self.model, self.input_moments, batch, probe_seed)]
         saved_state = [
-            (variable, keras.ops.convert_to_numpy(variable))
-            for variable in self.model.non_trainable_variables
+            (variable, np.array(variable.numpy())) for variable in self.model.non_trainable_variables
         ]
         try:
-            _, entries = graph.walk(self.model, values, self.visit, expand=self.expand)
+            _, entries = self._walk(values, self.visit)
         finally:
             for variable, value in saved_state:
                 variable.assign(value)
         return {key: probe.moments for key, probe in entries.items()}
 
+    def _walk(self, values, visit):
+        # The one call of the walk: the dry run of the release schedule must visit as it does.
+        options = {} if self.expand is None else {"expand": self.expand}
+        return graph.walk(self.model, values, visit, **options)
+
+    def _release_schedule(self):
+        """For each visit in walk order, the input slots that no later visit reads.
+
+        A dry walk with placeholder values finds each value's last reader
+        (reference counting of consumers, nested graphs included), so the
+        probe drops every tensor as soon as the walk is past it: the probe
+        then holds no more than Keras's own forward pass, which keeps every
+        intermediate until the end.
+        """
+        calls = []
+
+        def record(node, key, tokens_in):
+            calls.append(tokens_in)
+            return [object() for _ in node.outputs]
+
+        inputs = [object() for _ in graph.graph_of(self.model)[0]]
+        self._walk(inputs, record)
+        last_reader = {}
+        for index, tokens in enumerate(calls):
+            for token in tokens:
+                last_reader[id(token)] = index
+        return [
+            (len(tokens), [slot for slot, token in enumerate(tokens) if last_reader[id(token)] == index])
+            for index, tokens in enumerate(calls)
+        ]
+
     # The walk's callback.
 
     def visit(self, node, key, probes_in):
         outputs = self._outputs(node, key, probes_in)
+        self.units.clear()  # a weight is rescaled only on the call that drew it
         for probe in outputs:
-            mean, var = probe.moments
+            try:
+                mean, var = probe.moments
+            except Exception as error:  # a layer that returned something that is not numbers
+                raise ProbeUnavailable(
+                    f"layer '{key}' ({type(node.operation).__name__}) returned "
+                    f"{type(probe.value).__name__} on the probe batch, not a numeric tensor"
+                ) from error
             if not (math.isfinite(mean) and math.isfinite(var)):
                 # Overflow, or an empty tensor: scalar propagation's clamps
                 # and warnings handle these.
@@ -323,6 +497,12 @@ class ProbePropagation:
                     f"the probe's values at layer '{key}' are not finite (mean {mean}, "
                     f"variance {var})"
                 )
+        _check_shapes(node, key, outputs)
+        index, self.calls = self.calls, self.calls + 1
+        # Should the walk ever visit in another order than the dry run, keep everything.
+        if index < len(self.releases) and self.releases[index][0] == len(probes_in):
+            for slot in self.releases[index][1]:
+                probes_in[slot].release()
         return outputs
 
     def _outputs(self, node, key, probes_in):
@@ -335,9 +515,7 @@ class ProbePropagation:
         fresh = self._assign_new_weights(estimator) if planned is not None else []
         runner = getattr(estimator, "run_on_probe", None)
         if planned is not None and runner is not None:
-            arrays = runner(
-                [np.asarray(keras.ops.convert_to_numpy(p.value)) for p in probes_in], self.rng
-            )
+            arrays = self._run_numpy(runner, node, key, probes_in)
             if arrays is not None:
                 return [
                     ProbeValue(keras.ops.convert_to_tensor(np.asarray(array, np.float32)))
@@ -364,8 +542,20 @@ class ProbePropagation:
         # gain * pre-activation (what calling it again would compute, up to
         # float32 rounding of the weights).
         scaled = keras.ops.multiply(pre_activation[0].value, gain)
+        pre_activation = None  # free it before the activation allocates its output
         activation = getattr(activation_owner, "activation", None) if activation_owner is not None else None
         return [ProbeValue(activation(scaled) if activation is not None else scaled)]
+
+    def _run_numpy(self, runner, node, key, probes_in):
+        """An estimator's numpy runner (recurrent cells) on the probe; ProbeUnavailable if it fails."""
+        try:
+            return runner([np.asarray(keras.ops.convert_to_numpy(p.value)) for p in probes_in], self.rng)
+        except Exception as error:  # e.g. an input whose width is not the one the layer was built for
+            shapes = [tuple(keras.ops.shape(p.value)) for p in probes_in]
+            raise ProbeUnavailable(
+                f"layer '{key}' ({type(node.operation).__name__}) failed on the probe batch "
+                f"(inputs of shapes {shapes}) with {type(error).__name__}: {error}"
+            ) from error
 
     def _call(self, node, key, probes_in):
         mapping = {id(t): p.value for t, p in zip(graph.signal_tensors(node), probes_in)}

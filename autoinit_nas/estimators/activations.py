@@ -365,7 +365,7 @@ class PReLUEstimator(LayerOutputDistributionEstimator):
     method = "exact"
 
     def estimate(self, means_in, vars_in):
-        alpha = np.asarray(keras.ops.convert_to_numpy(self.layer.alpha), dtype=float).ravel()
+        alpha = np.asarray(self.layer.alpha.numpy(), dtype=float).ravel()  # convert_to_numpy warns on variables
         slopes, counts = np.unique(alpha, return_counts=True)
         first = 0.0
         second = 0.0

@@ -8,8 +8,37 @@ from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
 from autoinit_nas.estimators.registry import register
 
 
-def _values(variable):
-    return np.asarray(keras.ops.convert_to_numpy(variable), dtype=float).ravel()
+def _values(value):
+    """A weight, tensor or array as a flat float64 array.
+
+    Variables are read with ``.numpy()``: ``keras.ops.convert_to_numpy`` of a
+    variable emits numpy DeprecationWarnings (one per call) on TensorFlow.
+    """
+    if isinstance(value, keras.Variable):
+        value = value.numpy()
+    elif not isinstance(value, (np.ndarray, np.generic, float, int, list, tuple)):
+        value = keras.ops.convert_to_numpy(value)
+    return np.asarray(value, dtype=float).ravel()
+
+
+def _normalized_count(layer, shape):
+    """How many values each Layer or Group normalization statistic is taken over; None if unknown.
+
+    BatchNormalization's include the batch, so they are never known here.
+    """
+    if shape is None or isinstance(layer, keras.layers.BatchNormalization):
+        return None
+    rank = len(shape)
+    if isinstance(layer, keras.layers.GroupNormalization):
+        channel = layer.axis % rank
+        dims = [shape[i] for i in range(1, rank) if i != channel]
+        channels = shape[channel]
+        if channels is None or any(dim is None for dim in dims):
+            return None
+        return int(np.prod(dims, dtype=np.int64)) * (int(channels) // int(layer.groups))
+    axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    sizes = [shape[axis] for axis in axes]
+    return None if any(size is None for size in sizes) else int(np.prod(sizes, dtype=np.int64))
 
 
 @register(
@@ -32,6 +61,11 @@ class NormalizationEstimator(LayerOutputDistributionEstimator):
     variance sigma^2, then multiplies by gamma (which it always has, whatever
     ``scale`` says) and adds no beta. So E[z] = m / sqrt(v + eps) and
     E[z^2] = (v + m^2) / (v + eps).
+    Over a single value (a Layer normalization of a size-1 axis, the keras-io
+    time-series transformer's one channel; a group of one) the statistic's
+    variance is exactly 0, not v: x - mu = 0, so z = 0 and y = beta exactly
+    (E[y] = mean beta_c, Var = var beta_c), and with ``rms_scaling``
+    z = x / sqrt(eps).
     gamma and beta are the layer's weights where it has them (None means
     1 and 0), which is what the layer's own ``call`` uses.
     Approximation: uses the population v in place of the batch/sample variance.
@@ -43,14 +77,17 @@ class NormalizationEstimator(LayerOutputDistributionEstimator):
         layer = self.layer
         mean, var = means_in[0], vars_in[0]
         eps = float(getattr(layer, "epsilon", 0.0))
+        shape = self.input_shapes[0] if getattr(self, "input_shapes", None) else None
+        # The per-sample variance Keras divides by: exactly 0 over a single value.
+        statistic = 0.0 if _normalized_count(layer, shape) == 1 else var
         if getattr(layer, "rms_scaling", False):
             # Keras divides the uncentred input by sqrt(variance + eps).
             second_in = gaussian.second_moment(mean, var)
-            z_mean = mean / np.sqrt(var + eps) if var + eps > 0 else 0.0
-            z_second = second_in / (var + eps) if var + eps > 0 else 0.0
+            z_mean = mean / np.sqrt(statistic + eps) if statistic + eps > 0 else 0.0
+            z_second = second_in / (statistic + eps) if statistic + eps > 0 else 0.0
         else:
             z_mean = 0.0
-            z_second = var / (var + eps) if var + eps > 0 else 0.0
+            z_second = statistic / (statistic + eps) if statistic + eps > 0 else 0.0
         # The layer's call uses exactly the weights it built: LayerNormalization
         # with rms_scaling has gamma even when scale=False and never has beta.
         gamma_variable = getattr(layer, "gamma", None)
@@ -93,10 +130,6 @@ class UnitNormalizationEstimator(LayerOutputDistributionEstimator):
         return first, gaussian.variance_from_moments(first, 1.0 / count)
 
 
-def _broadcast_values(value):
-    return np.asarray(keras.ops.convert_to_numpy(value), dtype=float).ravel()
-
-
 @register(keras.layers.Normalization)
 class PreprocessingNormalizationEstimator(LayerOutputDistributionEstimator):
     """``Normalization``: y = (x - mu_c) / sqrt(s_c) per feature c (adapted or given).
@@ -112,8 +145,8 @@ class PreprocessingNormalizationEstimator(LayerOutputDistributionEstimator):
     def estimate(self, means_in, vars_in):
         layer = self.layer
         mean, var = means_in[0], vars_in[0]
-        mu = _broadcast_values(layer.mean)
-        sigma = np.maximum(np.sqrt(_broadcast_values(layer.variance)), keras.backend.epsilon())
+        mu = _values(layer.mean)
+        sigma = np.maximum(np.sqrt(_values(layer.variance)), keras.backend.epsilon())
         if getattr(layer, "invert", False):
             first = float(np.mean(mu + mean * sigma))
             second = float(np.mean((mu + mean * sigma) ** 2 + var * sigma**2))

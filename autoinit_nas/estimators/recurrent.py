@@ -153,7 +153,11 @@ def simulate_cell(kind, activation, recurrent_activation, input_var, gain, steps
 
 
 def _weights(variable):
-    return None if variable is None else np.asarray(keras.ops.convert_to_numpy(variable), np.float64)
+    # .numpy(): keras.ops.convert_to_numpy of a variable emits DeprecationWarnings on TensorFlow.
+    if variable is None:
+        return None
+    value = variable.numpy() if isinstance(variable, keras.Variable) else keras.ops.convert_to_numpy(variable)
+    return np.asarray(value, np.float64)
 
 
 def _dropout_mask(rng, rate, shape):

@@ -277,10 +277,20 @@ def test_bad_estimator_results_name_the_estimator_and_layer(bad):
         AutoInit(custom_distribution_estimators={MyCustomLayer: Broken}).initialize_model(model)
 
 
+class OwnWeightLayer(keras.layers.Layer):
+    """A custom layer AutoInit cannot open: its own weight, no sublayers."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), initializer="ones")
+
+    def call(self, inputs):
+        return inputs * self.scale
+
+
 def test_unsupported_layer_warns_once_per_class_and_passes_through():
     inputs = keras.Input((8,))
-    hidden = MyCustomLayer(name="c1")(inputs)
-    hidden = MyCustomLayer(name="c2")(hidden)
+    hidden = OwnWeightLayer(name="c1")(inputs)
+    hidden = OwnWeightLayer(name="c2")(hidden)
     model = keras.Model(inputs, keras.layers.Dense(8)(hidden))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -288,7 +298,7 @@ def test_unsupported_layer_warns_once_per_class_and_passes_through():
         _, estimates = autoinit.initialize_model(model, return_estimates=True)
     messages = [str(w.message) for w in caught if "No estimator" in str(w.message)]
     assert len(messages) == 1
-    assert "MyCustomLayer" in messages[0] and "'c1'" in messages[0]
+    assert "OwnWeightLayer" in messages[0] and "'c1'" in messages[0]
     assert estimates["c2"] == (0.0, 3.0)
     assert autoinit.unsupported_layers == ["c1", "c2"]
 

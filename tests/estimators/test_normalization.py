@@ -269,3 +269,32 @@ def test_group_normalization_exact_regime(rng, kwargs, shape):
     measured = Measured(values)
     assert_matches(measured, ref, label=f"GN {kwargs} reference")
     assert_matches(measured, predicted, model_error=(0.0, bound), label=f"GN {kwargs}")
+
+
+# Normalization over a single value
+
+
+@pytest.mark.parametrize(
+    "layer, shape",
+    [
+        (lambda: L.LayerNormalization(), (None, 40, 1)),  # keras-io's time series: one channel
+        (lambda: L.LayerNormalization(beta_initializer=BETA, gamma_initializer=GAMMA), (None, 40, 1)),
+        (lambda: L.LayerNormalization(axis=1, beta_initializer=BETA), (None, 1, 6)),
+        (lambda: L.GroupNormalization(groups=6, beta_initializer=BETA), (None, 6)),  # groups of one
+    ],
+    ids=["default", "gamma-beta", "axis-1", "group-of-one"],
+)
+def test_normalization_over_one_value_outputs_exactly_beta(rng, layer, shape):
+    """x - mu = 0 over a single value: every output is its channel's beta, whatever x is.
+
+    So the moments are beta's own (mean_c beta_c, var_c beta_c), computed
+    from the layer's weights; float32 rounding of x * inv - mu * inv is the
+    only error (relative 1e-7 of x's scale, here 3).
+    """
+    layer = layer()
+    predicted, values = run(rng, layer, shape, mean=0.7, var=9.0, batch=256)
+    _, beta = weights(layer)
+    assert predicted[0] == pytest.approx(float(np.mean(beta)), abs=1e-12)
+    assert predicted[1] == pytest.approx(float(np.var(beta)), abs=1e-12)
+    assert float(values.mean()) == pytest.approx(predicted[0], abs=1e-5)
+    assert float(values.var()) == pytest.approx(predicted[1], abs=1e-5)
