@@ -246,8 +246,7 @@ class AutoInit:
                 warnings.warn(
                     AutoInitWarning(
                         f"AutoInit could not open custom layer '{key}' ({type(operation).__name__}): "
-                        f"{reason}. It is handled whole, as a layer without an estimator, and the "
-                        "layers inside it keep their initializers.",
+                        f"{reason}. It is handled whole, as a layer without an estimator.",
                         cause="unopened", layers=(key,),
                     ),
                     stacklevel=6,

@@ -290,6 +290,32 @@ def inner_graph(node, expand=None):
     return None
 
 
+def _walk_node(node, keys, moments_in, visit, expand):
+    """(output moments, entries inside) of one node: walked inside when it has a graph, else visited.
+
+    Opening a custom layer never does worse than leaving it whole: if
+    anything inside it fails (an estimator that cannot handle what the
+    trace recorded, a value the probe cannot run), the layer is visited
+    whole instead, and ``unopened_reason`` says what failed.
+    """
+    nested = inner_graph(node, expand)
+    if nested is None:
+        return visit(node, keys[0], moments_in), {}
+    try:
+        return walk(nested, moments_in, visit, keys[0] + "/", expand)
+    except Exception as error:  # noqa: BLE001 - any failure inside falls back to the whole layer
+        if not is_openable(node.operation):
+            raise
+        # The first line of the error, and the note naming the inner layer, if any.
+        lines = [line for line in str(error).strip().splitlines() if line.strip()][:1]
+        lines += list(getattr(error, "__notes__", []))[:1]
+        node.operation.__dict__["_autoinit_unopened"] = (
+            f"the layers inside it could not be estimated ({type(error).__name__}: "
+            f"{' '.join(line.strip() for line in lines)})"
+        )
+    return visit(node, keys[0], moments_in), {}
+
+
 def walk(model, input_moments, visit, prefix="", expand=None):
     """Propagate moments through ``model``; returns the moments of its outputs.
 
@@ -306,8 +332,8 @@ def walk(model, input_moments, visit, prefix="", expand=None):
         expand: ``expand(layer) -> bool``, asked for each custom layer
             (``is_openable``): True opens it (``open_layer``) and walks the
             nodes inside it as a nested graph, "outer/inner"; None opens
-            every custom layer. A layer that cannot be opened is visited
-            whole (``unopened_reason`` says why).
+            every custom layer. A layer that cannot be opened, or whose
+            inside fails, is visited whole (``unopened_reason`` says why).
 
     Returns:
         (outputs, entries): the output moments, and a dict of entry name ->
@@ -347,16 +373,10 @@ def walk(model, input_moments, visit, prefix="", expand=None):
                 f"Layer '{name}' is called on a tensor that does not come from the inputs "
                 f"of model '{model.name}'; AutoInit can only walk connected graphs."
             ) from None
-        nested = inner_graph(node, expand)
-        if nested is not None:
-            outputs_moments, inner = walk(nested, moments_in, visit, keys[0] + "/", expand)
-            entries.update(inner)
-            if len(keys) > 1:  # first call of a reused model: plain-name paths too
-                entries.update(
-                    {name + key[len(keys[0]):]: value for key, value in inner.items()}
-                )
-        else:
-            outputs_moments = visit(node, keys[0], moments_in)
+        outputs_moments, inner = _walk_node(node, keys, moments_in, visit, expand)
+        entries.update(inner)
+        if len(keys) > 1:  # first call of a reused model: plain-name paths too
+            entries.update({name + key[len(keys[0]):]: value for key, value in inner.items()})
         for tensor, value in zip(node.outputs, outputs_moments):
             moments[id(tensor)] = value
         for key in keys:

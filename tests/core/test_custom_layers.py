@@ -244,6 +244,44 @@ def test_a_layer_with_only_its_own_weights_is_not_opened():
     assert estimates["proj"] == (0.0, 3.0)
 
 
+class SinePositionEncoding(keras.layers.Layer):
+    """Adds fixed sinusoidal position codes: an op with a (length, dim) constant operand."""
+
+    def call(self, x):
+        length, dim = x.shape[-2], x.shape[-1]
+        positions = keras.ops.cast(keras.ops.arange(length), "float32")[:, None]
+        frequencies = keras.ops.cast(keras.ops.arange(dim // 2), "float32")[None, :]
+        angles = positions / keras.ops.power(10000.0, 2.0 * frequencies / dim)
+        return x + keras.ops.concatenate([keras.ops.sin(angles), keras.ops.cos(angles)], axis=-1)
+
+
+@pytest.mark.parametrize("propagation", ["probe", "scalar"])
+def test_a_layer_whose_inside_cannot_be_estimated_is_handled_whole(propagation):
+    """The probe runs the constant operand as it is; the scalar estimator of
+    ``x + constant`` cannot take a tensor-shaped constant, so under scalar
+    the layer falls back to what it was before opening: one layer without
+    an estimator (passed through), with a warning naming the inner failure.
+    """
+    inputs = keras.Input((32, 16))
+    hidden = SinePositionEncoding(name="sine")(keras.layers.Dense(16, name="proj")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(8, name="head")(hidden))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, estimates = AutoInit(weight_init_config={"seed": 0}, propagation=propagation).initialize_model(
+            model, return_estimates=True
+        )
+    found = [str(w.message) for w in caught if getattr(w.message, "cause", None) == "unopened"]
+    if propagation == "probe":
+        assert found == [] and any(key.startswith("sine/add") for key in estimates)
+        # Unit-variance projection plus codes of variance 1/2 averaged over
+        # positions and channels: the measured sum is above 1.
+        assert estimates["sine"][1] > 1.2
+    else:
+        assert len(found) == 1 and "inside it could not be estimated" in found[0] and "for layer 'sine/add" in found[0]
+        assert not any(key.startswith("sine/") for key in estimates)
+        assert estimates["sine"] == estimates["proj"]
+
+
 # Other keras-io custom-layer patterns.
 
 
