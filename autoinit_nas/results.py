@@ -8,13 +8,11 @@ from autoinit_nas.results import trials_table, compare_inits, summarize
 table = trials_table("out/demo")                       # one row per trial and arm
 comparison = compare_inits(table, metric="val_accuracy", mode="max")
 summary = summarize(comparison, by="hp_activation")    # wins/ties/losses, CI, Wilcoxon
-table.to_csv("trials.csv", index=False)                # or to_csv / to_parquet below
 ```
 
 ``trials_table`` reads the engines' on-disk stores, never a live process:
-the trial records (``autoinit_nas.trials.records``) and, through each
-engine's reader, the engine's own files for trials without a record.
-Needs pandas and scipy; neither keras-tuner nor Ray.
+the trial records and, through each engine's reader, the engine's own files
+for trials without a record. Needs pandas and scipy, not keras-tuner or Ray.
 """
 
 import math
@@ -73,19 +71,12 @@ def trials_table(source):
             - or a list of record dicts (``records.read_records`` output).
 
     Returns:
-        A ``pandas.DataFrame`` with columns ``engine, trial_id,
-        architecture_id, arm, mode, seed, execution, status, error``, one
-        ``hp_<name>`` per hyperparameter (``tuner/epochs`` becomes
-        ``hp_tuner_epochs``), ``parameter_count, depth, init_seconds,
-        train_seconds, epochs, diverged, divergence``, ``best_<metric>`` (at
-        the arm's best epoch by the objective) and ``final_<metric>`` (at its
-        last epoch) per metric, then bookkeeping (``predicted_output_variance``,
-        ``engine_status``, ``trial_dir``, ...). ``arm`` is "autoinit" or
-        "default"; a trial with no trained arm yet (or one known only from
-        the engine's own files) has one row with ``arm`` missing. ``status`` is
-        the record's ("running", "completed", "diverged", "error"); in
-        "compare" mode a trial completes even when its default arm diverged,
-        which that arm's ``diverged`` says. Non-finite metric values are NaN.
+        A ``pandas.DataFrame``: ``ID_COLUMNS``, one ``hp_<name>`` per
+        hyperparameter, ``MODEL_COLUMNS``, ``best_<metric>`` (at the arm's best
+        epoch) and ``final_<metric>`` (last epoch) per metric, then bookkeeping.
+        A trial with no trained arm yet has one row with ``arm`` missing; in
+        "compare" mode a trial completes even when its default arm diverged
+        (that arm's ``diverged`` says so). Non-finite metric values are NaN.
     """
     found = _collect(source)
     table_rows = []
@@ -264,13 +255,10 @@ def compare_inits(table, metric="val_accuracy", mode="max", value="best"):
 
     Returns:
         A DataFrame: the pair key (``architecture_id``, ``hp_*``), ``depth``,
-        ``depth_bucket``, ``parameter_count``, ``trial_ids``,
-        ``autoinit_<metric>``, ``default_<metric>``, ``difference``
-        (AutoInit minus default, negated when ``mode="min"``: positive always
-        means AutoInit did better; NaN when either arm has no value),
-        ``autoinit_diverged``, ``default_diverged`` and the number of rows
-        averaged per arm (``autoinit_n``, ``default_n``). ``attrs`` holds
-        metric, mode, value and unpaired.
+        ``depth_bucket``, ``parameter_count``, ``trial_ids``, ``autoinit_<metric>``,
+        ``default_<metric>``, ``difference`` (positive means AutoInit did better,
+        whatever ``mode``; NaN when an arm has no value), ``<arm>_diverged`` and
+        ``<arm>_n`` (rows averaged). ``attrs``: metric, mode, value, unpaired.
     """
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {MODES}. Received: mode={mode!r}")

@@ -1,14 +1,9 @@
 """Signal-propagation plots: AutoInit's predictions against what the network does.
 
-``AutoInitVisualizer`` builds two copies of a model, one initialized by
-AutoInit and one left with Keras's own initializers, feeds both the same
-batch of Gaussian noise, and lines up, layer by layer, the mean and variance
-AutoInit predicted with those measured under each initialization. The result
-is a pandas table (and, on request, two PNG plots), so a drifting estimator or
-a network that loses its signal shows up at the layer where it happens.
-
-Needs the ``results`` extra (pandas, matplotlib); ``import autoinit_nas`` does
-not import either.
+``AutoInitVisualizer`` feeds the same Gaussian noise to an AutoInit copy and a
+Keras-default copy of a model and lines up, layer by layer, the predicted and
+measured mean and variance: a table, and on request two PNG plots. Needs the
+``results`` extra (pandas, matplotlib).
 
 Example:
     >>> import keras
@@ -218,10 +213,8 @@ class AutoInitVisualizer:
             0.98...
 
         Returns:
-            ``median_log2_error`` and ``max_log2_error`` (NaN entries
-            ignored), ``worst_layer`` (where the maximum is), and for the last
-            entry in walk order: ``final_layer``, ``final_predicted_var``,
-            ``final_autoinit_var``, ``final_default_var``.
+            ``median_log2_error``, ``max_log2_error`` (NaN ignored), ``worst_layer``,
+            and ``final_layer``, ``final_{predicted,autoinit,default}_var`` of the last entry.
         """
         missing = [column for column in COLUMNS if column not in frame.columns]
         if missing or frame.empty:
@@ -240,8 +233,6 @@ class AutoInitVisualizer:
             "final_autoinit_var": float(last["autoinit_var"]),
             "final_default_var": float(last["default_var"]),
         }
-
-    # Internals.
 
     @staticmethod
     def _copies(model, autoinit, custom_objects, safe_mode):

@@ -15,8 +15,7 @@ metric_vs_depth.png           the metric against depth, one colour per arm, buck
 divergence.png                diverged arms per depth bucket, per arm
 ```
 
-Plots are drawn on matplotlib's Agg canvas (no display). Command line:
-``autoinit-nas report DIR`` (``--help`` for options).
+Plots use matplotlib's Agg canvas (no display). Command line: ``autoinit-nas report DIR``.
 """
 
 import dataclasses
@@ -485,16 +484,9 @@ def run(args):
 
 def main(argv=None):
     """``python -m experiments.report DIR``: the same as ``autoinit-nas report DIR``."""
-    import argparse
+    from experiments.standalone import run_command
 
-    parser = argparse.ArgumentParser(prog="python -m experiments.report")
-    add_arguments(parser)
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        return run(args)
-    except USAGE_ERRORS as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
+    return run_command("python -m experiments.report", add_arguments, run, USAGE_ERRORS, argv)
 
 
 if __name__ == "__main__":

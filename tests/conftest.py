@@ -40,3 +40,20 @@ def variance_standard_error(values):
 def mean_standard_error(values):
     values = np.asarray(values, dtype=float).ravel()
     return float(values.std()) / math.sqrt(values.size)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray (``ray.init(num_cpus=2)``) for the whole test session, started on first use.
+
+    Tests that do not ask for it never start Ray; sweeps find it initialized
+    and reuse it instead of starting and stopping their own.
+    """
+    ray = pytest.importorskip("ray")
+    started = False
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        started = True
+    yield ray
+    if started:
+        ray.shutdown()

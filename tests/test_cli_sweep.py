@@ -149,7 +149,8 @@ def test_interrupted_trial_reruns_with_its_hyperparameters(tmp_path, capsys, mon
 def test_seed_zero_fixes_the_sampled_architectures(tmp_path, capsys):
     # keras-tuner reads seed 0 as "no seed"; the sweep must not.
     options = ["--space", "mlp", "--data", "wine", "--epochs", "1", "--init", "default", "--limit", "60",
-               "--trials", "3", "--seed", "0", "--hp", "units=8", "--hp", "normalization=none"]
+               "--trials", "3", "--seed", "0", "--hp", "units=8", "--hp", "normalization=none",
+               "--hp", 'depth={"min":1,"max":3}']  # shallow: the check is the sampling, not the training
     sampled = []
     for run in ("first", "second"):
         assert cli.main(["sweep", *options, "--out", str(tmp_path / run)]) == 0

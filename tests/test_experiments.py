@@ -162,8 +162,7 @@ def test_run_sweep_rejects_unknown_hyperparameters(tmp_path):
         sweep.run_sweep(spec, progress=lambda line: None)
 
 
-def test_ray_engine_runs_paired_trials(tmp_path):
-    pytest.importorskip("ray")
+def test_ray_engine_runs_paired_trials(tmp_path, ray_session):
     lines = []
     spec = sweep.SweepSpec(engine="ray", space="mlp", data="wine", trials=1, epochs=1, init="compare",
                            out=str(tmp_path / "ray_sweep"), limit=60,

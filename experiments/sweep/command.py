@@ -15,6 +15,7 @@ from autoinit_nas.trials.arms import INIT_MODES
 from experiments import configs, datasets, report
 from experiments.sweep.engines import ENGINES
 from experiments.sweep.runner import run_sweep
+from experiments.standalone import run_command
 from experiments.sweep.spec import PROPAGATIONS, SweepSpec
 
 # What a bad command line or a sweep that cannot go on raises: reported as one line.
@@ -106,11 +107,4 @@ def run(args):
 
 def main(argv=None):
     """``python -m experiments.sweep [ARGS]``: the same as ``autoinit-nas sweep [ARGS]``."""
-    parser = argparse.ArgumentParser(prog="python -m experiments.sweep")
-    add_arguments(parser)
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        return run(args)
-    except USAGE_ERRORS as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
+    return run_command("python -m experiments.sweep", add_arguments, run, USAGE_ERRORS, argv)

@@ -13,7 +13,7 @@ import pytest
 
 import search_spaces
 from autoinit_nas import AutoInit, LayerOutputDistributionEstimator
-from autoinit_nas.integrations import records
+from autoinit_nas.trials import records
 from autoinit_nas.integrations.keras_tuner import DEFAULT_ARM_WEIGHTS, AutoInitHyperModel
 from tests.integrations.digits import ProbeHyperModel, digits, trial_id_of
 
@@ -77,8 +77,11 @@ def test_trial_seed_ignores_hyperband_bookkeeping():
 class CountingAutoInit(AutoInit):
     calls = []
 
+    probe_batches = []
+
     def initialize_model(self, model, *args, **kwargs):
         self.calls.append(model.name)
+        self.probe_batches.append(kwargs.get("probe_batch"))
         return super().initialize_model(model, *args, **kwargs)
 
 
@@ -95,6 +98,28 @@ def test_tuner_construction_builds_without_autoinit(tmp_path):
     assert builds and not CountingAutoInit.calls
     assert "depth" in tuner.oracle.get_space().values
     assert records.read_records(tuner.project_dir) == []
+
+
+def test_a_trial_initializes_once_at_its_batch_size_and_a_rebuild_applies_the_arm(tmp_path):
+    """keras-tuner's retraining idiom, build(best_hp) then fit, gets the searched (AutoInit) model."""
+    CountingAutoInit.calls.clear()
+    CountingAutoInit.probe_batches.clear()
+    hypermodel = AutoInitHyperModel(mlp_build(), autoinit=CountingAutoInit())
+    tuner = keras_tuner.RandomSearch(hypermodel, max_trials=1, seed=1, hyperparameters=small_mlp_space(),
+                                     **tuner_kwargs(tmp_path, "rebuild"))
+    search(tuner, batch_size=16)
+    assert CountingAutoInit.probe_batches == [16]  # one initialization, in fit, at the fit's batch size
+    best_hp = tuner.get_best_hyperparameters()[0]
+    rebuilt = tuner.hypermodel.build(best_hp)
+    assert len(CountingAutoInit.calls) == 2 and CountingAutoInit.probe_batches[-1] == 32
+    keras.utils.set_random_seed(hypermodel.trial_seed(best_hp))
+    plain = mlp_build()(best_hp.copy())  # the same draws, without the arm
+    rebuilt_kernel, plain_kernel = (np.asarray(m.layers[1].kernel) for m in (rebuilt, plain))
+    assert not np.allclose(rebuilt_kernel, plain_kernel)
+    again = tuner.hypermodel.build(best_hp)
+    np.testing.assert_allclose(np.asarray(again.layers[1].kernel), rebuilt_kernel)
+    (record,) = records.read_records(tuner.project_dir)
+    assert record["executions"][0]["arms"]["autoinit"]["initialized"]
 
 
 # --- modes -------------------------------------------------------------------------
@@ -276,10 +301,10 @@ def test_wraps_user_hypermodel_declare_and_fit(tmp_path):
 
 
 class Poison(keras.layers.Layer):
-    """Turns every value into NaN (no AutoInit estimator: passes through with a warning)."""
+    """Turns every value into NaN while training; AutoInit (which calls it in inference) sees the identity."""
 
-    def call(self, inputs):
-        return inputs * float("nan")
+    def call(self, inputs, training=False):
+        return inputs * float("nan") if training else inputs
 
 
 def poisoned_build(hp):

@@ -482,6 +482,7 @@ def test_a_trial_restored_after_it_finished_reports_its_record_instead_of_traini
 # --- several machines -----------------------------------------------------------------
 
 
+@pytest.mark.slow  # a simulated two-node Ray cluster in a subprocess: make check
 def test_two_node_cluster_shares_estimators_and_estimates(tmp_path):
     """Trials on both nodes of a simulated cluster use an estimator defined only in the driver script."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

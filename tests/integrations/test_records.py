@@ -127,3 +127,33 @@ def test_json_safe_handles_numpy_and_infinity():
 
     safe = records.json_safe({"a": np.float32(1.5), "b": np.int64(2), "c": (math.inf, 1), "d": np.bool_(True)})
     assert safe == {"a": 1.5, "b": 2, "c": [None, 1], "d": True}
+
+
+def test_records_of_the_earlier_layout_still_read(tmp_path):
+    """A version-1 record as the integrations-era code wrote it reads back and flattens unchanged."""
+    written_before = {
+        "format": "autoinit_nas.trial_record", "version": 1, "engine": "keras_tuner", "trial_id": "03",
+        "status": "completed", "reason": None, "init": "compare", "seed": 77,
+        "hyperparameters": {"depth": 2}, "architecture_id": "a" * 64, "parameter_count": 100, "depth": 3,
+        "objective": {"name": "val_accuracy", "direction": "max"}, "reloaded_from": None,
+        "worker": {"host": "h", "pid": 1, "tuner_id": "tuner0"}, "updated_at": "2026-01-01T00:00:00+00:00",
+        "executions": [{"execution": 0, "arms": {
+            "autoinit": {"initialized": True, "init_seconds": 0.1, "metrics": {"val_accuracy": 0.9},
+                         "final_metrics": {"val_accuracy": 0.8}, "diverged": False},
+            "default": {"initialized": False, "init_seconds": 0.0, "metrics": {"val_accuracy": None},
+                        "final_metrics": {}, "diverged": True}}}],
+    }
+    (tmp_path / records.RECORD_FILENAME).write_text(json.dumps(written_before))
+    record = records.read_record(str(tmp_path))
+    assert record == written_before
+    autoinit, default = records.rows(record)
+    assert (autoinit["arm"], autoinit["best/val_accuracy"], autoinit["mode"]) == ("autoinit", 0.9, "compare")
+    assert (default["arm"], default["diverged"]) == ("default", True)
+
+
+def test_a_record_of_an_unknown_version_is_refused(tmp_path):
+    record = records.new_record("ray", "t", "autoinit")
+    record["version"] = 99
+    (tmp_path / records.RECORD_FILENAME).write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"version 99; this autoinit_nas reads versions \[1\]"):
+        records.read_record(str(tmp_path))
