@@ -520,3 +520,31 @@ def test_two_node_cluster_shares_estimators_and_estimates(tmp_path):
     other = [record for record in found if record["worker"]["node_id"] != computer]
     assert sum(arm_of(record)[1]["cache_shared_hits"] for record in other) >= 1
     assert all(arm_of(record)[1]["cache_shared_misses"] == 0 for record in other)
+
+
+class ProbeBatchAutoInit(AutoInit):
+    """Notes the probe batch each initialization was asked for."""
+
+    probe_batches = []
+
+    def initialize_model(self, model, *args, **kwargs):
+        self.probe_batches.append(kwargs.get("probe_batch"))
+        return super().initialize_model(model, *args, **kwargs)
+
+
+@pytest.mark.parametrize("batch_size, probed", [(64, 64), (None, 32)])
+def test_prepare_model_probes_at_the_trials_batch_size(ray_session, tmp_path, monkeypatch, batch_size, probed):
+    from autoinit_nas.engines.ray import trainable as ray_tune
+
+    monkeypatch.setattr(tune, "get_context", lambda: FakeTrialContext(str(tmp_path / "trial")))
+    ProbeBatchAutoInit.probe_batches.clear()
+    config = {"depth": 1, "units": 8, "init": "autoinit"}
+    build = mlp_build()
+
+    def fit(config):
+        prepare_model(build_from_config(build, config), config, batch_size=batch_size)
+
+    options = ray_tune._Options(seed=0, metric=None, mode="max", threads=False)
+    portable = ray_tune._PortableAutoInit(ProbeBatchAutoInit(weight_init_config=FAST_AUTOINIT))
+    ray_tune._run_trial(fit, config, portable, None, options, {})
+    assert ProbeBatchAutoInit.probe_batches == [probed]  # once, at the trial's batch (Keras's 32 by default)
