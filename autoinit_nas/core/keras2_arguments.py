@@ -115,6 +115,8 @@ REMOVED_CLASSES = {
     "SlicingOpLambda": "it replays a TensorFlow slice recorded by tf.keras 2, which Keras 3 cannot "
                        "load; rebuild that step with keras.ops or a layer",
 }
+# tf.keras 2 classes this module converts or refuses (no Keras 3 class of that name).
+REPLACED_CLASSES = frozenset(REMOVED_CLASSES) | {"ThresholdedReLU"}
 
 
 @keras.saving.register_keras_serializable(package="autoinit_nas")

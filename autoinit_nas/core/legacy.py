@@ -173,13 +173,16 @@ def convert_layer_config(entry, dropped):
     if class_name in MODEL_CLASSES and "layers" in config:
         entry["config"], _ = convert_model_config(class_name, config, dropped)
         return entry
-    if not _is_builtin(entry):
-        return entry
-    class_name, config = keras2_arguments.convert_layer(class_name, config, dropped)
     if class_name != "InputLayer":
         config.pop("batch_input_shape", None)
+    known = accepted_arguments(class_name) is not None or class_name in keras2_arguments.REPLACED_CLASSES
+    if not (_is_builtin(entry) and known):
+        # A user's layer: its arguments are its own business.
+        entry["config"] = config
+        return entry
+    class_name, config = keras2_arguments.convert_layer(class_name, config, dropped)
     accepted = accepted_arguments(class_name)
-    for argument in sorted(set(config) - accepted) if accepted is not None else ():
+    for argument in sorted(set(config) - accepted):
         del config[argument]
         key = f"{class_name}.{argument}"
         dropped[key] = dropped.get(key, 0) + 1

@@ -257,3 +257,14 @@ def test_accepted_arguments_stop_where_a_constructor_takes_no_kwargs():
     assert "noise_shape" in legacy.accepted_arguments("Dropout")
     assert {"units", "kernel_initializer", "trainable", "name"} <= legacy.accepted_arguments("Dense")
     assert legacy.accepted_arguments("NotAKerasLayer") is None
+
+
+def test_a_users_layer_keeps_its_arguments():
+    # Only Keras's own classes are converted: a user's layer may mean anything by its arguments.
+    entry = {"class_name": "MyBlock", "config": {"name": "blk", "activation": "hard_sigmoid",
+                                                 "time_major": True, "batch_input_shape": [None, 4]}}
+    converted = legacy.convert_layer_config(entry, {})
+    assert converted["config"] == {"name": "blk", "activation": "hard_sigmoid", "time_major": True}
+    shadow = {"class_name": "GRU", "module": "my_package.layers", "registered_name": "Custom>GRU",
+              "config": {"name": "g", "time_major": True}}
+    assert legacy.convert_layer_config(shadow, {})["config"] == {"name": "g", "time_major": True}
