@@ -7,7 +7,7 @@ differs from block to block. Inputs: 1-D signals (length,), sequences
 
 Hyperparameters, registered in this order:
 
-- ``blocks`` (Int 1 to ``max_blocks``, default 6): blocks in the chain.
+- ``blocks`` (Int 1 to ``max_blocks``, which is 6 unless narrowed; default 3): blocks in the chain.
 - ``layer_type`` (Choice conv, dense): Conv1D on signals and sequences
   (a signal gets one channel), Conv2D on images; dense flattens the input.
 - ``kernel_size`` (Choice 3, 5): of every convolution ("same" padding).
@@ -27,7 +27,9 @@ Hyperparameters, registered in this order:
 
 Space options narrow the per-block choices: ``activations``,
 ``normalizations`` (e.g. ``["batch", "layer"]`` for a normalized space),
-``merges``, ``poolings``, ``max_blocks``.
+``merges``, ``poolings``, ``units`` (any positive widths), ``max_blocks``;
+small widths and few blocks keep a study cheap (concatenation adds
+widths up).
 
 Example:
     >>> import keras_tuner
@@ -53,7 +55,7 @@ LAYER_TYPES = ("conv", "dense")
 HEADS = ("global_average", "global_max", "flatten")
 MAX_BLOCKS = 6
 BLOCK_CHOICES = {"activations": ACTIVATIONS, "normalizations": NORMALIZATIONS, "merges": MERGES,
-                 "poolings": POOLINGS}
+                 "poolings": POOLINGS, "units": UNITS}
 
 
 def space(input_shape, num_classes, compile=True, max_blocks=MAX_BLOCKS, **choices):
@@ -61,7 +63,8 @@ def space(input_shape, num_classes, compile=True, max_blocks=MAX_BLOCKS, **choic
 
     ``choices``: any of ``activations``, ``normalizations``, ``merges``,
     ``poolings``, each a non-empty subset of the module's tuple of the same
-    name (upper case), narrowing every block's choice.
+    name (upper case), and ``units`` (positive ints), narrowing every
+    block's choice.
     """
     if len(tuple(input_shape)) not in (1, 2, 3):
         raise ValueError(
@@ -82,7 +85,12 @@ def _validate_choices(name, values):
             f"The heterogeneous space has no option `{name}`. Expected some of: "
             f"{', '.join(sorted(BLOCK_CHOICES))}, max_blocks."
         )
-    values = [values] if isinstance(values, str) else list(values)
+    values = [values] if isinstance(values, (str, int)) else list(values)
+    if name == "units":
+        unknown = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or v < 1]
+        if not values or unknown:
+            raise ValueError(f"`units` must be a non-empty list of positive ints. Received: units={values!r}")
+        return tuple(values)
     unknown = [value for value in values if value not in BLOCK_CHOICES[name]]
     if not values or unknown:
         raise ValueError(
@@ -93,15 +101,16 @@ def _validate_choices(name, values):
 
 
 def build(hp, input_shape, num_classes, compile=True, max_blocks=MAX_BLOCKS, activations=ACTIVATIONS,
-          normalizations=NORMALIZATIONS, merges=MERGES, poolings=POOLINGS):
+          normalizations=NORMALIZATIONS, merges=MERGES, poolings=POOLINGS, units=UNITS):
     """One candidate of the heterogeneous space; see the module docstring."""
     blocks = hp.Int("blocks", 1, max_blocks, default=min(3, max_blocks))
     layer_type = hp.Choice("layer_type", list(LAYER_TYPES))
     kernel_size = hp.Choice("kernel_size", [3, 5])
     head = hp.Choice("head", list(HEADS))
     learning_rate = hp.Float("learning_rate", 1e-4, 1e-1, sampling="log", default=1e-3)
-    settings = [_block_hyperparameters(hp, index, activations, normalizations, merges, poolings)
-                for index in range(max_blocks)]
+    choices = dict(activations=activations, normalizations=normalizations, merges=merges,
+                   poolings=poolings, units=units)
+    settings = [_block_hyperparameters(hp, index, **choices) for index in range(max_blocks)]
 
     inputs = keras.Input(tuple(input_shape))
     hidden = _stem(inputs, layer_type)
@@ -112,10 +121,10 @@ def build(hp, input_shape, num_classes, compile=True, max_blocks=MAX_BLOCKS, act
     return classifier(inputs, hidden, num_classes, learning_rate, compile, "heterogeneous")
 
 
-def _block_hyperparameters(hp, index, activations, normalizations, merges, poolings):
+def _block_hyperparameters(hp, index, activations, normalizations, merges, poolings, units):
     prefix = f"block_{index}_"
     return {
-        "units": hp.Choice(prefix + "units", list(UNITS), default=32),
+        "units": hp.Choice(prefix + "units", list(units), default=32 if 32 in units else units[0]),
         "layers": hp.Int(prefix + "layers", 1, 3),
         "activation": hp.Choice(prefix + "activation", list(activations)),
         "normalization": hp.Choice(prefix + "normalization", list(normalizations)),

@@ -124,8 +124,10 @@ def test_widths_vary_within_one_candidate():
 
 
 def test_space_options_narrow_every_block():
-    build, hp = registered((8, 8, 1), normalizations=["batch", "layer"], activations=("tanh",))
+    build, hp = registered((8, 8, 1), normalizations=["batch", "layer"], activations=("tanh",), units=[4, 12])
     for parameter in hp.space:
+        if parameter.name.endswith("_units"):
+            assert parameter.values == [4, 12]
         if parameter.name.endswith("_normalization"):
             assert parameter.values == ["batch", "layer"]
         if parameter.name.endswith("_activation"):
@@ -138,6 +140,8 @@ def test_bad_inputs_and_options_say_what_was_expected():
         heterogeneous.space((2, 4, 4, 1), 10)
     with pytest.raises(ValueError, match="normalizations"):
         heterogeneous.space((40,), 10, normalizations=["group"])
+    with pytest.raises(ValueError, match="positive ints"):
+        heterogeneous.space((40,), 10, units=[0, 8])
     with pytest.raises(TypeError, match="no option `widths`"):
         heterogeneous.space((40,), 10, widths=[3])
 
