@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export TF_CPP_MIN_LOG_LEVEL := 2
 export RAY_AUTH_MODE := disabled
 
-.PHONY: demo test check bench fuzz install clean
+.PHONY: demo test check bench fuzz mutants install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,16 +27,23 @@ test: $(STAMP)
 	KERAS_BACKEND=jax $(PY) -m pytest tests/core tests/e2e
 	KERAS_BACKEND=torch $(PY) -m pytest tests/core tests/e2e
 
-# Everything make test runs, then the slow checks (tests marked slow, 10,000-example fuzzing).
+# Everything make test runs, then the slow checks (tests marked slow, 10,000-example
+# fuzzing, the fault injections of make mutants).
 check: test
 	$(PY) -m pytest -m slow
 	$(MAKE) fuzz
+	$(MAKE) mutants
 
-# The property test at FUZZ_EXAMPLES random architectures (make test runs 1,000);
+# The property test at FUZZ_EXAMPLES random architectures (make test runs 200);
 # FUZZ_SEED=n explores a different stream of examples. Prints the count.
 FUZZ_EXAMPLES ?= 10000
 fuzz: $(STAMP)
 	AUTOINIT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) AUTOINIT_FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest tests/fuzz -s -p no:cacheprovider --hypothesis-show-statistics
+
+# Targeted faults (tests/mutants/plugin.py), each in its own pytest run; prints
+# "caught k of n" and fails if a fault survives the tests meant to catch it.
+mutants: $(STAMP)
+	$(PY) -m tests.mutants.run
 
 bench: $(STAMP)
 	$(PY) -m experiments.benchmarks

@@ -5,41 +5,35 @@ measures the layer's output on fresh i.i.d. N(mean, var) sequences. Units own
 their weight rows and batch rows their inputs: two-way cluster-robust
 standard errors over (seed, row) and (seed, unit).
 
-The estimator is a mean-field model that draws the recurrent drive afresh at
-every step (module docstring of ``autoinit_nas.estimators.recurrent``). Two
-kinds of test follow from that:
+The estimator simulates the dynamic mean-field model of a wide random
+recurrent net (module docstring of ``autoinit_nas.estimators.recurrent``).
+Two kinds of test follow from that:
 
-* ``test_cell_equations_without_recurrence`` - the regime where the estimate
-  is exact: with the recurrent kernel set to zero after AutoInit, every gate
-  pre-activation is b + W x_t, Gaussian and independent across steps, gates
-  and (in the wide limit) units. The estimator's chains must then reproduce
-  the real cell (gate order, forget bias, reset_after, activations) within
-  4 SE of both the measurement and the chains.
+* ``test_cell_equations_without_recurrence`` - with the recurrent kernel set
+  to zero after AutoInit, every gate pre-activation is b + W x_t, Gaussian
+  and independent across steps, gates and (in the wide limit) units. The
+  estimator's chains must then reproduce the real cell (gate order, forget
+  bias, reset_after, activations) within 4 SE of both the measurement and
+  the chains.
 * ``test_mean_field_model_error`` - the full layer. The real recurrent drive
   (U h_{t-1})_j is, in the wide limit, a Gaussian process in t with
-  covariance g E[h_{t-1} h_{t'-1}] (dynamic mean-field theory, Sompolinsky,
-  Crisanti & Sommers 1988), not white noise; gated cells integrate that
-  correlated drive, so their state grows larger than the estimate.
-  ``dynamic_mean_field`` below solves the self-consistent correlated model;
-  it matches the measurement within 4 SE (so the explanation is complete),
-  and the estimator's error is the explicit model_error = |dynamic
-  mean-field - estimate|. Tolerance: |measured - estimate| <= 4 SE
-  (measurement and the estimator's 1e4 chains) + model_error. Measured
-  sizes, (measured - estimated) / estimated output variance, T = 20 steps,
-  n_in = 128, widths 128 and 256 agreeing within 1%:
+  covariance g E[h_{t-1} h_{t'-1}] (Sompolinsky, Crisanti & Sommers 1988).
+  ``dynamic_mean_field`` below solves that self-consistent model on its own
+  (a separate implementation, its own chains); it must match the measurement
+  within 4 SE (so the wide-limit description is complete at these widths),
+  and the estimate must match it within ``MODEL_ERROR_BAND``. Measured
+  (reference - estimate) / estimate of the output variance, T = 20 steps,
+  n_in = 128, width 128 (256 with an input mean), seeds 0-3:
 
                      input N(0, 1)                 input N(0.7, 0.5)
                      all steps   last step         all steps
-      SimpleRNN      -0.3..0%    -0.9..+0.2%       ~0% (within noise)
-      GRU            +8%         +11%              +79%
-      LSTM           +83%        +132%             +150%
-      Bidirectional  as its direction (SimpleRNN, any merge_mode: |err| < 0.5%)
+      SimpleRNN      -0.2%       -0.3%             +0.2%
+      GRU            +0.1%       -0.6%             +1.1%
+      LSTM           -0.1%       -0.6%             -1.0%
+      Bidirectional  as its directions (SimpleRNN any merge_mode, LSTM concat): |err| <= 0.5%
 
-  The LSTM state keeps growing with T, so its error does too. The dynamic
-  mean-field reference agrees with the measurement within ~1% everywhere.
-  The tests assert those sizes as bounds (SimpleRNN 2%; GRU 15%, 100% with an
-  input mean; LSTM 150%, 200% with an input mean) so this documentation
-  stays true; they are bounds on an approximation, not a tolerance on noise.
+  (An estimator that redraws the drive every step instead misses the GRU by
+  8-79% and the LSTM by 83-150%: the band catches a regression to it.)
 """
 
 import math
@@ -69,7 +63,6 @@ from tests.estimators.montecarlo import (
 
 L = keras.layers
 STEPS, N_IN, UNITS = 20, 128, 128
-KINDS = {L.SimpleRNN: "simple", L.GRU: "gru", L.LSTM: "lstm"}
 
 
 def _sigmoid(x):
@@ -262,10 +255,12 @@ def test_cell_equations_without_recurrence(rng, cls, kwargs, return_sequences):
                    label=f"{cls.__name__}{kwargs} no recurrence")
 
 
-# Documented bounds on the relative model error of the variance (see module
-# docstring): input N(0, 1), and input with a mean (N(0.7, 0.5)).
-MODEL_ERROR_BOUND = {"simple": 0.02, "gru": 0.15, "lstm": 1.5}
-MODEL_ERROR_BOUND_WITH_MEAN = {"simple": 0.02, "gru": 1.0, "lstm": 2.0}
+# Band on (reference - estimate) / estimate of the output variance. Both
+# sides are Monte Carlo of the same model (the reference's chains and the
+# estimator's 1e4), so they differ by noise only: the worst case measured
+# over these 18 cases is 1.1%. 2% leaves that noise room and is far inside
+# the 8-150% an estimator that drops the drive's time correlation shows.
+MODEL_ERROR_BAND = 0.02
 
 
 def _reference(cells, plans, return_sequences, mean, var, merge=None):
@@ -296,16 +291,11 @@ def _reference(cells, plans, return_sequences, mean, var, merge=None):
     return (first, second - first * first), (0.5 * math.hypot(s0m, s1m), 0.5 * math.hypot(s0v, s1v))
 
 
-def _check_model_error(measured, predicted, reference, reference_se, kind, label,
-                       bounds=MODEL_ERROR_BOUND):
-    model_error = (abs(reference[0] - predicted[0]), abs(reference[1] - predicted[1]))
+def _check_model_error(measured, predicted, reference, reference_se, label):
+    """The reference explains the measurement (4 SE), and the estimate is within the band of it."""
     assert_matches(measured, reference, reference_se, label=f"{label} dynamic mean-field")
-    # The estimator's own chains (1e4 by default) add their noise to the estimate.
-    estimator_se = (float(np.std(measured.values)) / math.sqrt(1e4),
-                    float(np.std(measured.values**2)) / math.sqrt(1e4))
-    assert_matches(measured, predicted, estimator_se, model_error=model_error, label=label)
-    relative = model_error[1] / predicted[1]
-    assert relative <= bounds[kind], f"{label}: model error {relative:.1%}"
+    relative = (reference[1] - predicted[1]) / predicted[1]
+    assert abs(relative) <= MODEL_ERROR_BAND, f"{label}: model error {relative:+.1%}"
     return relative
 
 
@@ -316,8 +306,7 @@ def test_mean_field_model_error(rng, cls, return_sequences):
                                                       range(4), 64)
     measured = Measured(outputs, SEED_ROWS_UNITS)
     reference, reference_se = _reference(cells, plans, return_sequences, 0.0, 1.0)
-    _check_model_error(measured, predicted, reference, reference_se, KINDS[cls],
-                       f"{cls.__name__} rs={return_sequences}")
+    _check_model_error(measured, predicted, reference, reference_se, f"{cls.__name__} rs={return_sequences}")
 
 
 @pytest.mark.parametrize("cls", [L.SimpleRNN, L.GRU, L.LSTM])
@@ -330,8 +319,7 @@ def test_mean_field_with_input_mean(rng, cls):
                                                          units=256)
     measured = Measured(outputs, SEED_ROWS_UNITS)
     reference, reference_se = _reference(cells, plans, True, 0.7, 0.5)
-    _check_model_error(measured, predicted, reference, reference_se, KINDS[cls],
-                       f"{cls.__name__} input mean", MODEL_ERROR_BOUND_WITH_MEAN)
+    _check_model_error(measured, predicted, reference, reference_se, f"{cls.__name__} input mean")
 
 
 @pytest.mark.parametrize(
@@ -347,7 +335,7 @@ def test_bidirectional_merge_modes(rng, merge_mode, return_sequences):
     )
     measured = Measured(outputs, SEED_ROWS_UNITS)
     reference, reference_se = _reference(cells, plans, return_sequences, 0.0, 1.0, merge_mode)
-    _check_model_error(measured, predicted, reference, reference_se, "simple",
+    _check_model_error(measured, predicted, reference, reference_se,
                        f"Bidirectional({merge_mode}) rs={return_sequences}")
 
 
@@ -357,7 +345,7 @@ def test_bidirectional_lstm_concat(rng):
     )
     measured = Measured(outputs, SEED_ROWS_UNITS)
     reference, reference_se = _reference(cells, plans, True, 0.0, 1.0, "concat")
-    _check_model_error(measured, predicted, reference, reference_se, "lstm", "Bidirectional LSTM")
+    _check_model_error(measured, predicted, reference, reference_se, "Bidirectional LSTM")
 
 
 # --- run_on_probe: the cells in numpy, for probe propagation -------------------
