@@ -256,13 +256,14 @@ def quality_task(name, resolution, propagations, seed):
     import keras
 
     from autoinit_nas.core.measure import measure_moments
-    from experiments.benchmarks.fidelity import _input_layer_names
+    from experiments.benchmarks.fidelity import _input_layer_names, _output_key
 
     keras.utils.set_random_seed(seed)
     model, build_s = _timed(lambda: build(name, resolution))
     small, labels = batch_of(model, TRAIN_BATCH, seed + 1)
     large, _ = batch_of(model, LARGE_BATCH, seed + 2)
     skip = _input_layer_names(model)
+    output = _output_key(model)
     modes, measured = {}, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -270,8 +271,9 @@ def quality_task(name, resolution, propagations, seed):
             row = {}
             if mode != "default":
                 estimates, row["init_first_s"], row["init_s"] = _initialized(model, mode, seed)
-            row["var32"], row["var128"] = _variance(model, small), _variance(model, large)
             measured[mode] = measure_moments(model, small)
+            # The walk's output entry is the logits on the same batch: no second forward pass.
+            row["var32"], row["var128"] = measured[mode][output][1], _variance(model, large)
             if mode != "default":
                 row["errors"] = _layer_errors(estimates, measured[mode], skip)
             modes[mode] = row
