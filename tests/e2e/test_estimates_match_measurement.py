@@ -26,7 +26,7 @@ from autoinit_nas import AutoInit
 from autoinit_nas.core import probe as probe_module
 from tests.conftest import to_numpy, variance_standard_error
 
-WIDTH = 512
+WIDTH = 256
 
 
 def layer_outputs_model(model):

@@ -38,10 +38,16 @@ def encoder():
 
 
 @pytest.fixture(scope="module")
-def predicted_and_measured():
-    model, estimates = AutoInit(weight_init_config={"seed": 0}, propagation="scalar").initialize_model(
+def scalar_model():
+    """The encoder under scalar propagation (seed 0), built once for the tests that read it."""
+    return AutoInit(weight_init_config={"seed": 0}, propagation="scalar").initialize_model(
         encoder(), return_estimates=True
     )
+
+
+@pytest.fixture(scope="module")
+def predicted_and_measured(scalar_model):
+    model, estimates = scalar_model
     tokens = np.random.default_rng(0).integers(0, VOCAB, size=(128, LENGTH))
     return estimates, measure_moments(model, tokens)
 
@@ -110,7 +116,7 @@ def test_projections_predicted_at_unit_variance(predicted_and_measured):
         assert abs(measured[f"ff2_{block}"][1] - 1.0) <= 4 * math.sqrt(2 / WIDTH)
 
 
-def test_embedding_table_has_unit_variance():
-    model = AutoInit(weight_init_config={"seed": 1}, propagation="scalar").initialize_model(encoder())
+def test_embedding_table_has_unit_variance(scalar_model):
+    model, _ = scalar_model
     table = to_numpy(model.get_layer("embed").embeddings)
     assert abs(table.var() - 1.0) <= 4 * math.sqrt(2 / table.size)
