@@ -4,11 +4,13 @@
 measures per model the median over layers of |log2(measured / predicted
 variance)| and the final variance under probe propagation. Here the same
 measurement (the benchmark's own builders, inputs and scoring) runs on the
-models that take well under a second each, and on the anchors, and must
+models that take a few seconds each and on the pmlb anchor (mnist and
+toxicity take up to 100 s each: marked slow, run by ``make check``), and must
 reproduce the README's figures within a tolerance derived from the
-seed-to-seed spread: each figure was re-measured over seeds 1-5 (the
-``SPREAD`` column: the standard deviation over those seeds), and a figure
-may move by 4 of those standard deviations plus half its last printed digit.
+seed-to-seed spread: each figure was re-measured over seeds 1-5 (1-4 for
+mnist and toxicity; the spreads in ``FIGURES`` are the standard deviations
+over those seeds), and a figure may move by 4 of those standard deviations
+plus half its last printed digit.
 A probe that falls back, or drifts beyond its own noise, fails here.
 """
 
@@ -38,7 +40,14 @@ FIGURES = {
     "nested_shared": (0.02, 0.0058, 0.99, 0.0180),
     "conv1d_avgpool": (0.03, 0.0075, 0.992, 0.0099),
     "anchor_pmlb": (0.01, 0.0219, None, None),
+    # The README says 0.07 (mnist) and 0.06 (toxicity), measured before the
+    # probe's batch became >= 32 examples (c282fd4); since then seeds 1-4
+    # give 0.007-0.013 and 0.003-0.008: the README needs 0.01 for both.
+    "anchor_mnist": (0.01, 0.0026, None, None),
+    "anchor_toxicity": (0.01, 0.0021, None, None),
 }
+# 40-100 s each on a busy 2-core machine: run by make check (marked slow).
+SLOW = ("anchor_mnist", "anchor_toxicity")
 MEDIAN_DIGIT = 0.005  # medians are printed to 2 decimals
 FINAL_DIGIT = 0.0005  # final variances to 3 significant digits
 
@@ -64,7 +73,9 @@ def tolerance(spread, digit):
     return 4 * spread + digit
 
 
-@pytest.mark.parametrize("name", sorted(FIGURES))
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name for name in sorted(FIGURES)]
+)
 def test_probe_fidelity_reproduces_the_readme(name):
     median_figure, median_spread, final_figure, final_spread = FIGURES[name]
     median, final, used = probe_fidelity(name)

@@ -127,7 +127,10 @@ def test_pmlb_anchor_through_the_visualizer():
     assert frame[["autoinit_var", "default_var"]].notna().all().all()
     summary = AutoInitVisualizer.summarize(frame)
     assert summary["final_layer"] == list(estimates)[-1]
-    assert summary["median_log2_error"] < 0.25
+    # README figure for pmlb under the probe (0.01) + 4 seed-to-seed SDs (0.022,
+    # tests/test_fidelity_regression.py) + half a digit: 0.1. Scalar propagation
+    # reads 0.13 here; measured at this seed and batch: 0.037.
+    assert summary["median_log2_error"] < 0.1
 
 
 def test_integer_inputs_are_refused_clearly():
