@@ -177,9 +177,18 @@ def redraw_declared(model, seed):
     with a seed derived from ``seed`` and the weight's position, drawn, and
     left on the layer, so the same seed gives the same weights and
     ``clone_model`` redraws them. Constant initializers (zeros, ones) are
-    drawn as they are; an initializer without a ``seed`` in its config is
-    called as it is (not reproducible). Weights with no declared initializer
-    keep their values.
+    drawn as they are (an LSTM's unit forget bias included), so a model
+    trained before starts afresh; an initializer without a ``seed`` in its
+    config is called as it is (not reproducible). Weights with no declared
+    initializer keep their values.
+
+    Example:
+        >>> import keras
+        >>> x = keras.Input((4,))
+        >>> model = keras.Model(x, keras.layers.Dense(2)(x))
+        >>> redraw_declared(model, seed=0)
+        >>> model.layers[1].kernel_initializer.get_config()["seed"] is not None
+        True
     """
     entries = declared_weights(model)
     for (layer, attribute, variable), weight_seed in zip(entries, _seeds(seed, _DECLARED_STREAM, len(entries))):
@@ -188,7 +197,18 @@ def redraw_declared(model, seed):
         if "seed" in config:
             initializer = type(initializer).from_config(dict(config, seed=weight_seed))
             setattr(layer, attribute, initializer)
-        variable.assign(initializer(tuple(variable.shape), dtype=variable.dtype))
+        variable.assign(_declared_value(layer, attribute, initializer, variable))
+
+
+def _declared_value(layer, attribute, initializer, variable):
+    value = initializer(tuple(variable.shape), dtype=variable.dtype)
+    if attribute == "bias_initializer" and getattr(layer, "unit_forget_bias", False):
+        # LSTM cells add 1 to the forget gate's bias (gates i, f, c, o) at build time.
+        units = int(layer.units)
+        value = keras.ops.concatenate(
+            [value[:units], value[units: 2 * units] + 1.0, value[2 * units:]], axis=0
+        )
+    return value
 
 
 def kernel_fan_ins(layer):
@@ -256,7 +276,16 @@ def _owned_kernels(model):
 
 
 def fan_in_normal(model, gain, seed):
-    """Kernels ~ N(0, gain / fan_in) (He: gain 2, LeCun: gain 1), biases zero; see ``kernel_fan_ins``."""
+    """Kernels ~ N(0, gain / fan_in) (He: gain 2, LeCun: gain 1), biases zero; see ``kernel_fan_ins``.
+
+    Example:
+        >>> import keras
+        >>> x = keras.Input((50,))
+        >>> model = keras.Model(x, keras.layers.Dense(400)(x))
+        >>> fan_in_normal(model, gain=2.0, seed=0)
+        >>> round(float(keras.ops.var(model.layers[1].kernel)) * 50, 1)
+        2.0
+    """
     owned = _owned_kernels(model)
     for (layer, weight, fan_in), weight_seed in zip(owned, _seeds(seed, _ARM_STREAM, len(owned))):
         stddev = math.sqrt(gain / fan_in)
@@ -298,6 +327,16 @@ def lsuv(model, data, seed, tolerance=0.1, max_iterations=10, training=True):
     layer as ``Orthogonal(gain=...)`` with the same seed. Layers inside
     other layers (attention projections, recurrent cells) are drawn
     orthonormal but not rescaled: the walk sees them as one call.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> x = keras.Input((8,))
+        >>> model = keras.Model(x, keras.layers.Dense(16, activation="tanh")(x))
+        >>> batch = 5 * np.random.default_rng(0).standard_normal((256, 8)).astype("float32")
+        >>> model = lsuv(model, batch, seed=0)
+        >>> kernel = keras.ops.convert_to_numpy(model.layers[1].kernel)
+        >>> abs(float(np.var(batch @ kernel)) - 1) < 0.1  # the pre-activation variance
+        True
     """
     owned = _owned_kernels(model)
     gains = {}

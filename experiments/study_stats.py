@@ -30,7 +30,13 @@ CONFIDENCE = 0.95
 
 
 def validate(table):
-    """``table`` with the required columns, one row per (candidate, arm, epoch); raises ValueError."""
+    """``table`` with the required columns, one row per (candidate, arm, epoch); raises ValueError.
+
+    Example:
+        >>> import pandas as pd
+        >>> validate(pd.DataFrame({"candidate": [0], "arm": ["he"], "epoch": [1], "score": [0.5]})).shape
+        (1, 4)
+    """
     missing = [name for name in REQUIRED_COLUMNS if name not in table.columns]
     if missing:
         raise ValueError(
@@ -62,7 +68,14 @@ def _final_epoch(table, epochs):
 
 
 def scores_at(table, epoch):
-    """candidate x arm DataFrame of scores at ``epoch`` (NaN where a run has none)."""
+    """candidate x arm DataFrame of scores at ``epoch`` (NaN where a run has none).
+
+    Example:
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"candidate": [0, 0], "arm": ["a", "b"], "epoch": 1, "score": [0.5, 0.6]})
+        >>> scores_at(t, 1).loc[0].to_dict()
+        {'a': 0.5, 'b': 0.6}
+    """
     rows = table[table["epoch"] == epoch]
     return rows.pivot(index="candidate", columns="arm", values="score").astype(float)
 
@@ -122,6 +135,13 @@ def ranking(table, budgets, epochs=None, by=None, samples=SAMPLES, seed=SEED, co
 
     One row per (split, arm, budget): ``spearman``, a percentile bootstrap
     interval over candidates (``ci_low``, ``ci_high``) and ``n`` candidates.
+
+    Example:
+        >>> import pandas as pd
+        >>> rows = [(c, a, e, c * e) for c in range(10) for a in ("he", "autoinit") for e in (1, 3)]
+        >>> table = pd.DataFrame(rows, columns=["candidate", "arm", "epoch", "score"])
+        >>> ranking(table, budgets=[1], samples=20)["spearman"].tolist()
+        [1.0, 1.0]
     """
     rows = []
     for key, group in _groups(validate(table), by):
@@ -152,6 +172,13 @@ def ranking_differences(table, budgets, baseline, epochs=None, by=None, samples=
     ``ci_high``, ``p_value`` (two-sided: twice the smaller share of bootstrap
     differences on either side of 0) and ``n``. The same resampled
     candidates serve both arms, so what they share cancels.
+
+    Example:
+        >>> import pandas as pd
+        >>> rows = [(c, a, e, c * e) for c in range(10) for a in ("he", "autoinit") for e in (1, 3)]
+        >>> table = pd.DataFrame(rows, columns=["candidate", "arm", "epoch", "score"])
+        >>> ranking_differences(table, [1], baseline="he", samples=20)["difference"].tolist()
+        [0.0]
     """
     rows = []
     for key, group in _groups(validate(table), by):
@@ -207,6 +234,13 @@ def regret(table, budgets, ks=(8, 16), epochs=None, by=None, draws=2000, samples
     ``hit_rate`` average ``draws`` searches from all candidates; the
     interval resamples the candidate pool ``samples`` times (200 searches
     each). Rows with fewer than k candidates hold NaN.
+
+    Example:
+        >>> import pandas as pd
+        >>> rows = [(c, a, e, c * e) for c in range(10) for a in ("he", "autoinit") for e in (1, 3)]
+        >>> table = pd.DataFrame(rows, columns=["candidate", "arm", "epoch", "score"])
+        >>> regret(table, [1], ks=[4], draws=50, samples=5)[["arm", "mean_regret", "hit_rate"]].values.tolist()
+        [['autoinit', 0.0, 1.0], ['he', 0.0, 1.0]]
     """
     rows = []
     rng_seed = np.random.SeedSequence(seed)
@@ -260,6 +294,13 @@ def paired(table, references=("default", "he"), epochs=None, split_columns=None)
     the reference's; 0 for the reference itself) per reference arm present,
     then the split columns (default: every column constant per candidate
     other than the required ones).
+
+    Example:
+        >>> import pandas as pd
+        >>> rows = [(c, a, e, c * e) for c in range(10) for a in ("he", "autoinit") for e in (1, 3)]
+        >>> table = pd.DataFrame(rows, columns=["candidate", "arm", "epoch", "score"])
+        >>> paired(table, references=["he"]).columns.tolist()
+        ['candidate', 'arm', 'score', 'diverged', 'score_he', 'difference_he']
     """
     validate(table)
     final_epoch = _final_epoch(table, epochs)
@@ -313,6 +354,14 @@ def paired_summary(paired_table, reference, tie=0.0, by=None, samples=SAMPLES, s
     ``paired_table`` is what ``paired`` returns. Holm's correction runs over
     the arms compared with this reference (within each split). Also gives
     each arm's ``divergence_rate`` and the reference's.
+
+    Example:
+        >>> import pandas as pd
+        >>> rows = [(c, a, e, c * e) for c in range(10) for a in ("he", "autoinit") for e in (1, 3)]
+        >>> table = pd.DataFrame(rows, columns=["candidate", "arm", "epoch", "score"])
+        >>> summary = paired_summary(paired(table, references=["he"]), "he")
+        >>> summary.loc[0, "arm"], int(summary.loc[0, "ties"]), float(summary.loc[0, "p_holm"])
+        ('autoinit', 10, 1.0)
     """
     column = f"difference_{reference}"
     if column not in paired_table.columns:

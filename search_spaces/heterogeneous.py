@@ -1,4 +1,4 @@
-"""Heterogeneous networks (CoDeepNEAT-like): every block picks its own width, activation, merge, pooling, dropout and normalization.
+"""Heterogeneous networks (CoDeepNEAT-like): each block picks its own width, activation, merge and more.
 
 Fixed initialization rules assume one activation and one kind of layer
 throughout; candidates here mix them within one network, so the right scale
@@ -65,6 +65,10 @@ def space(input_shape, num_classes, compile=True, max_blocks=MAX_BLOCKS, **choic
     ``poolings``, each a non-empty subset of the module's tuple of the same
     name (upper case), and ``units`` (positive ints), narrowing every
     block's choice.
+
+    Example:
+        >>> space((8, 8, 1), 10, normalizations=["batch"]).options["normalizations"]
+        ('batch',)
     """
     if len(tuple(input_shape)) not in (1, 2, 3):
         raise ValueError(

@@ -138,6 +138,17 @@ def test_default_redraw_is_seeded_and_keeps_the_declared_initializers():
     np.testing.assert_array_equal(to_numpy(model.get_layer("declared").bias), 1.0)
 
 
+def test_default_redraw_restores_constants_and_the_lstm_forget_bias():
+    x = keras.Input((5, 3))
+    model = keras.Model(x, keras.layers.LSTM(4, name="lstm")(x))
+    for weight in model.weights:
+        weight.assign(keras.ops.full(weight.shape, 7.0))  # as if trained
+    initialize(model, "default", seed=0)
+    bias = to_numpy(model.get_layer("lstm").cell.bias)
+    np.testing.assert_array_equal(bias, [0.0] * 4 + [1.0] * 4 + [0.0] * 8)
+    assert not np.any(to_numpy(model.get_layer("lstm").cell.kernel) == 7.0)
+
+
 @pytest.mark.parametrize("method", ["he", "lsuv", "autoinit-scalar", "autoinit"])
 def test_every_arm_is_seeded(method):
     batch = np.random.default_rng(0).standard_normal((128, 20)).astype("float32")
