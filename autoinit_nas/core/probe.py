@@ -78,6 +78,8 @@ MAX_BATCH = 1024
 # 320), while the scalar estimate it replaces is off by 2-5x on real models'
 # heads (frozen offsets of the realized weights after global pooling).
 RESCALE_ELEMENTS = 256
+# Weights up to this many values keep their unit draw for the rescale (16 MB).
+KEEP_UNIT_ELEMENTS = 2**22
 # Memo-key precision of estimators called with measured moments.
 MEMO_DIGITS = 2
 # Length used for dimensions the model leaves open (variable sequence length).
@@ -118,6 +120,35 @@ def array_moments(array):
     return mean, squares / flat.size
 
 
+def tensor_moments(value):
+    """(mean, variance) of a backend tensor's values, by the backend, in slices of ``_MOMENT_CHUNK``.
+
+    The backend's own reductions (multi-threaded) read each slice's float32
+    mean and variance; slices are merged in float64 with the pairwise update
+    of Chan et al. A copy to numpy of every tensor (what the probe once did)
+    took half of ResNet50's probe time and a full copy of each tensor.
+    """
+    if isinstance(value, np.ndarray):
+        return array_moments(value)
+    flat = keras.ops.reshape(value, (-1,))
+    if flat.dtype != "float32":
+        flat = keras.ops.cast(flat, "float32")
+    size = int(flat.shape[0])
+    if size == 0:
+        return float("nan"), float("nan")
+    count, mean, squares = 0, 0.0, 0.0
+    for start in range(0, size, _MOMENT_CHUNK):
+        piece = flat[start:start + _MOMENT_CHUNK] if size > _MOMENT_CHUNK else flat
+        piece_size = int(piece.shape[0])
+        piece_mean = float(keras.ops.convert_to_numpy(keras.ops.mean(piece)))
+        piece_var = float(keras.ops.convert_to_numpy(keras.ops.var(piece)))
+        delta, total = piece_mean - mean, count + piece_size
+        squares += piece_var * piece_size + delta * delta * count * piece_size / total
+        mean += delta * piece_size / total
+        count = total
+    return mean, squares / count
+
+
 class ProbeValue:
     """A probe tensor and, computed once when asked, its mean and variance.
 
@@ -134,7 +165,7 @@ class ProbeValue:
     @property
     def moments(self):
         if self._moments is None:
-            self._moments = array_moments(keras.ops.convert_to_numpy(self.value))
+            self._moments = tensor_moments(self.value)
         return self._moments
 
     def release(self):
@@ -420,7 +451,7 @@ class ProbePropagation:
         self.probe_batch = int(probe_batch)
         self.expand = expand
         self.seeds = {}  # (id(estimator), attribute) -> weight seed, once assigned
-        self.units = {}  # (id(estimator), attribute) -> its unit draw, for rescaling
+        self.units = {}  # (id(estimator), attribute) -> unit draw of a small weight, until rescaled
         self._weight_seeds = []
 
     def run(self, base_seed, probe_seed):
@@ -594,14 +625,19 @@ class ProbePropagation:
         return self._weight_seeds[len(self.seeds)]
 
     def _assign(self, estimator, attribute, seed, zero_biases=True):
+        # A large weight's unit draw is redrawn from its seed when the weight
+        # is rescaled rather than kept: keeping it would hold a third copy of
+        # it (VGG16's first dense kernel is 75 MB at 96x96). Small ones are
+        # kept: drawing is most of their cost.
         key = (id(estimator), attribute)
         owner, name = estimator.weight_owner(attribute)
         shape = tuple(weights.weight_variable(owner, name).shape)
-        if key not in self.units:
-            self.units[key] = weights.unit_draw(self.config["distribution"], shape, seed)
+        unit = self.units.get(key)
+        if unit is None and math.prod(shape) <= KEEP_UNIT_ELEMENTS:
+            unit = self.units[key] = weights.unit_draw(self.config["distribution"], shape, seed)
         weights.assign_weight(
             estimator, attribute, self.config["distribution"], seed,
-            self.config["constrain_weights"], unit=self.units[key], zero_biases=zero_biases,
+            self.config["constrain_weights"], unit=unit, zero_biases=zero_biases,
         )
 
     def _rescale(self, estimator, attribute, probe):

@@ -53,10 +53,10 @@ def unit_draw(distribution, shape, seed):
     shape = tuple(int(dim) for dim in shape)
     if distribution == "truncated_normal":
         values = rng.standard_normal(shape, dtype=np.float32)
-        outside = np.abs(values) > 2.0
+        outside = _outside(values)
         while outside.any():
             values[outside] = rng.standard_normal(int(outside.sum()), dtype=np.float32)
-            outside = np.abs(values) > 2.0
+            outside = _outside(values)
         return values
     if distribution == "untruncated_normal":
         return rng.standard_normal(shape, dtype=np.float32)
@@ -75,13 +75,25 @@ def unit_draw(distribution, shape, seed):
     )
 
 
-def scale_draw(distribution, unit, variance, shape):
-    """``unit_draw``'s values scaled to ``variance``, float32, in ``shape``."""
+def _outside(values):
+    # Two boolean masks rather than np.abs(values): no float copy of a large weight.
+    return (values > 2.0) | (values < -2.0)
+
+
+def scale_draw(distribution, unit, variance, shape, in_place=False):
+    """``unit_draw``'s values scaled to ``variance``, float32, in ``shape``.
+
+    ``in_place=True`` scales ``unit`` itself where the distribution allows
+    (the normal ones: the same float32 product, so the same values), for a
+    caller that does not need the unit draw afterwards.
+    """
     std = math.sqrt(max(float(variance), 0.0))
-    if distribution == "truncated_normal":
-        return unit * np.float32(std / TRUNCATED_NORMAL_STD)
-    if distribution == "untruncated_normal":
-        return unit * np.float32(std)
+    if distribution in ("truncated_normal", "untruncated_normal"):
+        factor = np.float32(std / TRUNCATED_NORMAL_STD if distribution == "truncated_normal" else std)
+        if in_place:
+            unit *= factor
+            return unit
+        return unit * factor
     if distribution == "uniform":
         limit = math.sqrt(3.0) * std
         return (-limit + (limit - -limit) * unit).astype(np.float32)
@@ -167,9 +179,10 @@ def assign_weight(estimator, attribute, distribution, seed, constrain_weights, u
     variable = weight_variable(owner, name)
     shape = tuple(variable.shape)
     initializer = AutoInitInitializer(distribution, variance, seed)
-    if unit is None:
+    drawn_here = unit is None
+    if drawn_here:
         unit = unit_draw(distribution, shape, initializer.seed)
-    value = scale_draw(distribution, unit, variance, shape)
+    value = scale_draw(distribution, unit, variance, shape, in_place=drawn_here)
     if constrain_weights:
         fan = math.prod(shape[:-1]) if len(shape) > 1 else 1
         constraint = CenteredUnitNorm(gain=math.sqrt(variance * fan))

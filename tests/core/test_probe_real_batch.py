@@ -221,3 +221,14 @@ def test_nothing_emits_deprecation_or_foreign_warnings():
         foreign = [f"{w.category.__name__} at {w.filename}:{w.lineno}: {w.message}" for w in caught
                    if not isinstance(w.message, AutoInitWarning)]
         assert foreign == [], foreign[:3]
+
+
+def test_a_large_weight_redrawn_for_its_rescale_is_what_its_initializer_draws():
+    """Above KEEP_UNIT_ELEMENTS the unit draw is redrawn, not kept: the same values either way."""
+    inputs = keras.Input((2048,))
+    model = keras.Model(inputs, L.Dense(8)(L.Dense(2049, activation="relu", name="wide")(inputs)))
+    assert 2048 * 2049 > probe.KEEP_UNIT_ELEMENTS
+    AutoInit(weight_init_config={"seed": 3}).initialize_model(model)
+    clone = keras.models.clone_model(model)
+    for ours, theirs in zip(model.weights, clone.weights):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
