@@ -36,9 +36,19 @@ weights act through a nonlinearity: no single map scales their output);
 the probe runs their cells in numpy (``run_on_probe``), as stepping a
 200-step sequence through an eager Keras layer costs about a second. What the probe
 cannot see: real data's correlations (it is i.i.d. noise with the declared
-moments), and sampling error (the probe's batch is sized so its largest
-tensor holds about ``PROBE_ELEMENTS`` values; the inputs are standardized
-to exactly the declared moments).
+moments), and sampling error (the probe carries at least ``probe_batch``
+examples, the batch users train with, so BatchNormalization and global
+pooling see what training sees; more where the model's largest tensor is
+small; the inputs are standardized to exactly the declared moments). An
+input that reaches an Embedding gets uniform token ids instead of noise.
+
+Memory is bounded by design: a dry walk finds each tensor's last reader and
+the probe drops it there, so it holds less than Keras's own forward pass at
+the same batch (which keeps every intermediate until it ends); moments are
+read in slices. Anything the probe cannot run (a layer that fails on the
+batch, returns another shape than it declares, or a numpy runner that
+fails) raises ``ProbeUnavailable`` naming the layer, and AutoInit falls back
+to scalar propagation with a warning.
 
 Layers run in training mode, as scalar mode predicts: dropout is active
 (from generators seeded by ``sampling_seed``, so weights are reproducible)

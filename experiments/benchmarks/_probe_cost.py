@@ -55,17 +55,40 @@ def _measure(step):
     return seconds, _status("VmHWM") - before, result
 
 
+def time_series_transformer(length, blocks=4):
+    """keras-io's "timeseries classification with a transformer" (head size 256, 4 heads), 10 classes."""
+    import keras
+
+    layers = keras.layers
+    inputs = keras.Input((length, 1))
+    x = inputs
+    for _ in range(blocks):
+        attended = layers.MultiHeadAttention(key_dim=256, num_heads=4, dropout=0.25)(x, x)
+        residual = layers.LayerNormalization(epsilon=1e-6)(layers.Dropout(0.25)(attended)) + x
+        hidden = layers.Conv1D(4, 1, activation="relu")(residual)
+        hidden = layers.Conv1D(1, 1)(layers.Dropout(0.25)(hidden))
+        x = layers.LayerNormalization(epsilon=1e-6)(hidden) + residual
+    x = layers.GlobalAveragePooling1D(data_format="channels_first")(x)
+    x = layers.Dropout(0.4)(layers.Dense(128, activation="relu")(x))
+    return keras.Model(inputs, layers.Dense(10)(x))
+
+
 def run_one(name, size, mode, propagation):
     """One measurement in this process; returns a dict of figures."""
     import keras
     import numpy as np
 
     started = time.perf_counter()
-    model = getattr(keras.applications, name)(
-        weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None
-    )
+    if name == "TimeSeriesTransformer":  # size: the sequence length
+        model = time_series_transformer(size)
+        shape = (BATCH, size, 1)
+    else:
+        model = getattr(keras.applications, name)(
+            weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None
+        )
+        shape = (BATCH, size, size, 3)
     build = time.perf_counter() - started
-    batch = np.random.default_rng(0).standard_normal((BATCH, size, size, 3)).astype("float32")
+    batch = np.random.default_rng(0).standard_normal(shape).astype("float32")
     row = {"model": name, "size": size, "mode": mode, "build_s": build}
     if mode == "init":
         from autoinit_nas import AutoInit
