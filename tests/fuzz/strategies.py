@@ -761,9 +761,16 @@ class _Builder:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                model(run_inputs(inputs), training=True)
+                outputs = model(run_inputs(inputs), training=True)
             except Exception as error:  # noqa: BLE001 - Keras cannot run it: not a valid model
                 _reject(error, "runs: ")
+        # Keras's Activation("glu") declares its input's shape but halves the
+        # last axis when run: a graph whose run contradicts its own shapes is
+        # not a valid model either.
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        for symbolic, value in zip(model.outputs, outputs):
+            if tuple(symbolic.shape[1:]) != tuple(value.shape[1:]):
+                _reject(ValueError(f"output {symbolic.shape} runs as {tuple(value.shape)}"), "runs: ")
         return FuzzCase(model, "\n".join(self.lines) + "\n", inputs)
 
 

@@ -139,8 +139,8 @@ def test_a_probe_failure_that_is_not_overflow_fails_the_property(monkeypatch):
     def failing(self, *args, **kwargs):
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(keras.layers.Dense, "call", failing)
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(4)(inputs))
+    monkeypatch.setattr(keras.layers.Dense, "call", failing)
     with pytest.raises(AssertionError, match="the probe gave up"):
         check_initialization(model, {"weight_init_config": {"seed": 0}})

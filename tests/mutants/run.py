@@ -21,7 +21,7 @@ from pathlib import Path
 from tests.mutants.plugin import ENV, MUTANTS
 
 ROOT = Path(__file__).resolve().parents[2]
-PYTEST = [sys.executable, "-m", "pytest", "-p", "tests.mutants.plugin", "-q", "-p", "no:cacheprovider"]
+PYTEST = [sys.executable, "-m", "pytest", "-p", "tests.mutants.plugin", "-q", "-rf", "-p", "no:cacheprovider"]
 
 
 def existing(targets):
@@ -30,7 +30,7 @@ def existing(targets):
 
 
 def run_pytest(targets, mutant=None, stop_at_first=True):
-    """(exit status, seconds, last output line) of pytest on ``targets``, under ``mutant`` if given."""
+    """(exit status, seconds, first failed test or last output line) of pytest on ``targets``."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", RAY_AUTH_MODE="disabled")
     env.pop(ENV, None)
     if mutant:
@@ -39,7 +39,8 @@ def run_pytest(targets, mutant=None, stop_at_first=True):
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-    return done.returncode, time.perf_counter() - start, lines[-1] if lines else ""
+    failed = [line for line in lines if line.startswith("FAILED ")]
+    return done.returncode, time.perf_counter() - start, (failed or lines or [""])[-1 if not failed else 0][:300]
 
 
 def main(argv=None):
