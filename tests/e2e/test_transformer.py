@@ -57,9 +57,9 @@ def test_probe_propagation_keeps_every_branch_in_band():
     independent: every attention and feed-forward branch is scaled to the
     variance it has, so the stream grows by about 2 per block (two
     unit-variance branches added) from the embedding's 1. Asserted in the
-    fidelity issue's band, a factor of 2 either way: the probe holds only
-    about 2^16 values of the widest tensor (4 sequences here), and a
-    sequence's attention output varies with its tokens.
+    fidelity issue's band, a factor of 2 either way: the probe carries a
+    batch of a few dozen sequences (``probe.batch_size``), and a sequence's
+    attention output varies with its tokens.
     """
     autoinit = AutoInit(weight_init_config={"seed": 0})
     model, estimates = autoinit.initialize_model(encoder(), return_estimates=True)
