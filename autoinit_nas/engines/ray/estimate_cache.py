@@ -1,57 +1,15 @@
 """A Ray named actor that shares expensive AutoInit estimates across trials and machines.
 
-AutoInit memoizes its costly estimates (Monte Carlo softmax, attention and
-recurrent chains; quadrature) in a per-process cache. In a Ray Tune sweep every
-trial runs in a worker process of its own, on any node, so each would pay for
-the same estimates again. ``SharedEstimateCache`` is a drop-in ``cache`` for
-``AutoInit`` (any object with ``get_or_compute(key, compute)`` is) that asks one
-Ray named actor first: the first trial that needs an estimate computes it and
-stores it; every later trial, on any node, gets it back.
+``SharedEstimateCache`` is a drop-in ``cache`` for ``AutoInit``: the first
+trial that needs a sampled estimate computes it, every later trial on any node
+gets it back. What is shared, keys, lifetime and fallbacks: docs/engines.md.
 
 Example:
-    >>> import ray
     >>> from autoinit_nas import AutoInit
-    >>> from autoinit_nas.engines.ray.estimate_cache import SharedEstimateCache
     >>> cache = SharedEstimateCache()        # no Ray needed to create it
     >>> autoinit = AutoInit(cache=cache)     # or with_autoinit(..., shared_cache=cache)
     >>> cache.shared_key(("SoftmaxEstimator", "vector", ("softmax", 10), (0.0, 1.0), 10, 10, 0))
     True
-
-What is shared (``shared=``):
-
-- ``"sampled"`` (default): estimates whose memo name is one of
-  ``SAMPLED_NAMES`` (``"vector"``: softmax-like Monte Carlo, ``"weight_power"``:
-  attention, ``"chains"`` and ``"gain"``: recurrent mean-field chains). These
-  cost from milliseconds to seconds; everything else (closed forms, 1-D
-  quadrature) costs microseconds and stays in the process.
-- ``"all"``: every memoized estimate.
-- a callable ``shared(key) -> bool``.
-
-Keys are the tuples ``LayerOutputDistributionEstimator.memoized`` builds:
-``(estimator class name, memo name, layer signature, rounded moments,
-monte_carlo_samples, recurrent_monte_carlo_samples, seed)``, made of strings,
-ints, floats, None and tuples, so they pickle and compare equal in every
-process. Sample counts and the seed are part of the key, so a shared value is
-exactly what the asking process would have computed.
-
-Every process also keeps what it fetched or computed in a process-wide local
-tier, so a worker that Ray Tune reuses for the next trial (``reuse_actors``)
-does not ask the actor again.
-
-One computation per key, cluster-wide: the actor hands the first asker a miss
-and marks the key pending; others asking for a pending key wait until the
-value is stored (or ``wait_timeout_s`` passes, after which they compute it
-themselves). A client that fails to compute releases the key.
-
-Lifetime: the actor (``num_cpus=0``) is created on first use with
-``get_if_exists=True`` and ``lifetime="detached"``, so it does not die with
-the trial or driver that happened to create it, and a restored experiment
-(``Tuner.restore``) finds its estimates again. It lives until the Ray cluster
-stops or ``shutdown()`` is called. Every estimate depends only on its key, so
-a long-lived cache is never stale.
-
-If Ray is not initialized, or the actor cannot be reached, the client falls
-back to computing locally (counted in ``errors``); an estimate is never lost.
 """
 
 import asyncio
