@@ -244,3 +244,10 @@ def test_build_report_single_arm_and_empty(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="No trials under"):
         report.build_report(tmp_path / "empty")
+
+
+def test_sweep_propagation_reaches_the_autoinit_of_every_trial():
+    assert sweep.SweepSpec().autoinit().propagation == "probe"
+    assert sweep.SweepSpec(propagation="scalar").validate().autoinit().propagation == "scalar"
+    with pytest.raises(ValueError, match=r"`propagation` must be one of \('probe', 'scalar'\)"):
+        sweep.SweepSpec(propagation="exact").validate()
