@@ -27,6 +27,7 @@ import threading
 import keras
 import numpy as np
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+from keras.src.ops import numpy as knp
 
 from autoinit_nas.estimators.constant import TracedConstant
 
@@ -170,6 +171,7 @@ def trace(model, input_shapes, call_arguments=None, input_dtypes=None):
         with _LiftedConstants(model, inputs[0]):
             outputs = model.call(*args, **kwargs)
         traced = keras.Model(inputs, outputs, name=model.name)
+        _free_batch_reshapes(traced)
     except Exception as error:  # any failure of the user's call() is a trace failure
         kind = "subclassed model" if isinstance(model, keras.Model) else "custom layer"
         reason = (
@@ -185,6 +187,21 @@ def trace(model, input_shapes, call_arguments=None, input_dtypes=None):
         raise raised from error
     cache[key] = traced
     return traced
+
+
+def _free_batch_reshapes(model):
+    """Let reshapes traced with an unknown batch size run on a concrete batch.
+
+    ``call()`` code such as ``ops.reshape(x, (ops.shape(x)[0], -1))`` (the
+    keras-io ``Patches`` layer) records the symbolic batch size, None, in the
+    reshape's target shape; on a real batch that entry must be -1.
+    """
+    for node in ordered_nodes(model):
+        operation = node.operation
+        shape = getattr(operation, "newshape", None)
+        if isinstance(operation, knp.Reshape) and isinstance(shape, (tuple, list)):
+            if list(shape).count(None) == 1 and -1 not in shape:
+                operation.newshape = tuple(-1 if dim is None else dim for dim in shape)
 
 
 def open_layer(layer, tensors, call_arguments):

@@ -311,6 +311,19 @@ class Stage(keras.layers.Layer):
         return self.second(self.first(x, training=training), training=training)
 
 
+class Patches(keras.layers.Layer):
+    """The ViT example's patch extraction: ``ops.image.extract_patches``, reshaped by the dynamic batch size."""
+
+    def __init__(self, patch_size, **kwargs):
+        super().__init__(**kwargs)
+        self.patch_size = patch_size
+
+    def call(self, images):
+        patches = keras.ops.image.extract_patches(images, size=self.patch_size)
+        batch, rows, columns, channels = keras.ops.shape(patches)
+        return keras.ops.reshape(patches, (batch, rows * columns, channels))
+
+
 class PatchEncoder(keras.layers.Layer):
     """The ViT example's encoder: a Dense projection plus an Embedding of the patch positions."""
 
@@ -329,16 +342,20 @@ class PatchEncoder(keras.layers.Layer):
 def test_nested_custom_layers_and_position_embeddings_are_opened(propagation):
     images = keras.Input((8, 8, 16))
     hidden = Stage(16, name="stage")(images)
-    hidden = keras.layers.Reshape((64, 16))(hidden)
-    encoded = PatchEncoder(64, 32, name="encoder")(hidden)
+    patches = Patches(2, name="patches")(hidden)  # (batch, 16, 64)
+    encoded = PatchEncoder(16, 32, name="encoder")(patches)
     shared = ResidualConvBlock(32, name="shared")
-    grid = keras.layers.Reshape((8, 8, 32))(encoded)
+    grid = keras.layers.Reshape((4, 4, 32))(encoded)
     outputs = shared(shared(grid))
     model = keras.Model(images, keras.layers.GlobalAveragePooling2D(name="pool")(outputs))
     before = drawn_weights(model)
-    model, estimates = AutoInit(weight_init_config={"seed": 0}, propagation=propagation).initialize_model(
-        model, return_estimates=True
-    )
+    autoinit = AutoInit(weight_init_config={"seed": 0}, propagation=propagation)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model, estimates = autoinit.initialize_model(model, return_estimates=True)
+    # Every layer opened (the patches' reshape by the traced batch size runs too): no fallback.
+    assert autoinit.propagation_used == propagation
+    assert not [w for w in caught if getattr(w.message, "cause", None) in ("unopened", "probe_unavailable")]
     after = drawn_weights(model)
     assert len(after) == 8
     for path in after:
@@ -347,6 +364,7 @@ def test_nested_custom_layers_and_position_embeddings_are_opened(propagation):
                 "encoder/projection", "encoder/position_embedding",
                 "shared@0/conv_a", "shared@1/conv_b", "shared/conv_a"]:
         assert key in estimates, (key, sorted(estimates))
+    assert any(key.startswith("patches/reshape") for key in estimates), sorted(estimates)
     # A weighted layer's output is drawn for unit variance in both propagations.
     for key in ["stage/first/conv_a", "encoder/projection", "shared@0/conv_b"]:
         assert estimates[key][1] == pytest.approx(1.0, rel=0.05), (key, estimates[key])
