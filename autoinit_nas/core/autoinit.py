@@ -233,7 +233,7 @@ class AutoInit:
         self.unsupported_layers = []
         unsupported = {}  # class name -> first layer name; warned once the propagation is known
         custom_classes = set(self.custom_distribution_estimators.values())
-        unopened = set()  # custom layers already warned about, across a probe fallback
+        unopened = {}  # id(layer) -> its warning, issued for the propagation that ran
 
         def expand(layer):
             # A custom layer is opened only when nothing is registered for it.
@@ -242,15 +242,15 @@ class AutoInit:
         def warn_unopened(operation, key):
             reason = graph.unopened_reason(operation)
             if reason is not None and id(operation) not in unopened:
-                unopened.add(id(operation))
-                warnings.warn(
-                    AutoInitWarning(
-                        f"AutoInit could not open custom layer '{key}' ({type(operation).__name__}): "
-                        f"{reason}. It is handled whole, as a layer without an estimator.",
-                        cause="unopened", layers=(key,),
-                    ),
-                    stacklevel=6,
+                unopened[id(operation)] = AutoInitWarning(
+                    f"AutoInit could not open custom layer '{key}' ({type(operation).__name__}): "
+                    f"{reason}. It is handled whole, as a layer without an estimator.",
+                    cause="unopened", layers=(key,),
                 )
+
+        def emit_unopened():
+            for warning in unopened.values():
+                warnings.warn(warning, stacklevel=4)  # emit_unopened, _initialize, initialize_model
 
         def estimator_for(node, key):
             operation = node.operation
@@ -314,6 +314,7 @@ class AutoInit:
                     stacklevel=4,
                 )
             else:
+                emit_unopened()
                 self._warn_unsupported(unsupported, diagnostics, measured=True)
                 diagnostics.emit(stacklevel=4)
                 self.propagation_used = "probe"
@@ -321,6 +322,7 @@ class AutoInit:
             # Nothing the failed probe noted stands: the scalar walk notes its own.
             estimators.clear()
             unsupported.clear()
+            unopened.clear()
             diagnostics = Diagnostics()
             self.unsupported_layers = []
 
@@ -332,6 +334,7 @@ class AutoInit:
 
         _, entries = graph.walk(model, input_moments, visit, expand=expand)
         self._apply_weights(estimators)
+        emit_unopened()
         self._warn_unsupported(unsupported, diagnostics, measured=False)
         diagnostics.emit(stacklevel=4)
         self.propagation_used = "scalar"

@@ -282,6 +282,37 @@ def test_a_layer_whose_inside_cannot_be_estimated_is_handled_whole(propagation):
         assert estimates["sine"] == estimates["proj"]
 
 
+class SplitHeads(keras.layers.Layer):
+    """Reshapes by two traced dimensions (batch and a variable length): runs whole, not node by node."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(8, name="inner")
+
+    def call(self, x):
+        batch, length, _ = keras.ops.shape(x)
+        heads = keras.ops.reshape(self.dense(x), (batch, length, 2, 4))
+        return keras.ops.reshape(heads, (batch, length, 8))
+
+
+def test_warnings_describe_the_propagation_that_ran():
+    """The probe cannot run this layer's inside (a reshape to (None, None,
+    2, 4)); whichever propagation finally ran, the warnings and estimates
+    agree: opened (inner entries, no warning) or whole (one warning).
+    """
+    inputs = keras.Input((None, 8))
+    hidden = SplitHeads(name="split")(keras.layers.Dense(8, name="pre")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(4, name="head")(hidden))
+    autoinit = AutoInit(weight_init_config={"seed": 0})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, estimates = autoinit.initialize_model(model, return_estimates=True)
+    found = [w.message for w in caught if getattr(w.message, "cause", None) == "unopened"]
+    opened = "split/inner" in estimates
+    assert opened == (autoinit.propagation_used == "scalar")
+    assert len(found) == (0 if opened else 1)
+
+
 # Other keras-io custom-layer patterns.
 
 
