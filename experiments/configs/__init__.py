@@ -1,4 +1,7 @@
-"""Named sweep configurations: one JSON file per name in this folder.
+"""Named sweep and study configurations: one JSON file per name in this folder.
+
+A study config says ``"kind": "study"`` and is read by ``experiments.study``;
+every other config is a sweep config:
 
 A config holds any ``experiments.sweep.SweepSpec`` field except ``out``
 and ``config`` (``space``, ``data``, ``engine``, ``trials``, ``epochs``,

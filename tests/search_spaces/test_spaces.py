@@ -28,7 +28,7 @@ def hp_with(**values):
 
 
 def test_registry_lists_every_space():
-    assert search_spaces.names() == ["cnn", "mlp", "resnet", "transformer"]
+    assert search_spaces.names() == ["cnn", "heterogeneous", "mlp", "resnet", "transformer"]
     for name in search_spaces.names():
         assert make(name).name == name
 
