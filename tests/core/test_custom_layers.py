@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from autoinit_nas import AutoInit, LayerOutputDistributionEstimator
-from autoinit_nas.core import graph, probe
+from autoinit_nas.core import graph
 from autoinit_nas.core.measure import measure_moments
 from autoinit_nas.maths.sanitize import AutoInitWarning
 from tests.conftest import to_numpy
@@ -115,10 +115,6 @@ def test_estimates_are_keyed_outer_inner(initialized):
         assert estimates["block/att"] == pytest.approx((0.0, 1.0))
 
 
-@pytest.mark.xfail(
-    not hasattr(probe, "embedding_vocabularies"), strict=True,
-    reason="needs token ids for an Embedding behind a float Input (issue 13 item 3, core/probe.py)",
-)
 @pytest.mark.parametrize("kind", list(BUILDERS))
 def test_probe_predicts_every_layer_within_2x_and_blocks_at_their_variance(kind):
     """Measured on real token ids in training mode, every layer the walk
