@@ -42,11 +42,14 @@ def test_each_distribution_draws_the_planned_variance(distribution):
 
 
 def test_truncated_normal_is_truncated_at_two_standard_deviations():
-    model = AutoInit(weight_init_config={"seed": 1}).initialize_model(mlp())
+    # Scalar propagation plans variance 1/128 for the first kernel (input
+    # N(0, 1)); the underlying normal's sigma is its std / 0.8796. Of 32,768
+    # draws ~200 land within 5% of the cut (P ~ 0.006 each), so the largest
+    # shows where the cut is, whatever the seed.
+    model = AutoInit(weight_init_config={"seed": 1}, propagation="scalar").initialize_model(mlp())
     kernel = values(model.get_layer("dense_0").kernel)
-    std = kernel.std()
-    # Truncated at 2 sigma of the underlying normal, whose sigma is std / 0.8796.
-    assert np.abs(kernel).max() <= 2 * std / 0.87962566103423978 * (1 + 1e-3)
+    sigma = math.sqrt(1.0 / 128) / 0.87962566103423978
+    assert 1.9 * sigma <= np.abs(kernel).max() <= 2 * sigma * (1 + 1e-6)
 
 
 def test_orthogonal_kernel_is_orthogonal_up_to_gain():
