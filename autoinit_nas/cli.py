@@ -279,6 +279,21 @@ def _run_sweep(args):
         raise CommandError(str(error)) from None
 
 
+def _add_study_arguments(parser):
+    from experiments.study.command import add_arguments
+
+    add_arguments(parser)
+
+
+def _run_study(args):
+    from experiments.study.command import USAGE_ERRORS, run
+
+    try:
+        return run(args)
+    except USAGE_ERRORS as error:
+        raise CommandError(str(error)) from None
+
+
 def _add_report_arguments(parser):
     from experiments.report import add_arguments
 
@@ -312,6 +327,12 @@ COMMANDS = [
         "Run (or resume) a search sweep on offline data, AutoInit vs Keras's default init, one line per trial.",
         _add_sweep_arguments,
         _run_sweep,
+    ),
+    Command(
+        "study",
+        "Run (or resume) the init study on Ray Tune: every candidate under every init arm, then its report.",
+        _add_study_arguments,
+        _run_study,
     ),
     Command(
         "report",

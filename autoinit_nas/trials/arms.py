@@ -1,9 +1,10 @@
 """Init arms and the trial seed: what a trial does to its model before training.
 
-An arm is how a candidate's weights start: "autoinit" (AutoInit with the
-trial's seed) or "default" (Keras's own initializers, the control arm). Every
-engine applies arms through ``apply_arm`` and seeds trials with ``trial_seed``,
-so adding an arm is a change here only.
+An arm is how a candidate's weights start: one of ``autoinit_nas.init_methods``'
+methods ("autoinit", "default" (Keras's own initializers, the control arm),
+"he", "lecun", "lsuv", "autoinit-scalar"). Every engine applies arms through
+``apply_arm`` and seeds trials with ``trial_seed``, so an arm added to
+``init_methods.METHODS`` is an arm of every engine.
 """
 
 import copy
@@ -13,11 +14,15 @@ import time
 
 from autoinit_nas.core.architecture import output_layer_name
 from autoinit_nas.core.autoinit import AutoInit
+from autoinit_nas.init_methods import METHODS, initialize, redraw_declared
 from autoinit_nas.trials.records import json_safe
 
-ARMS = ("autoinit", "default")
-# What a trial may train: one arm, or both from the same seed ("compare").
+# "autoinit" and "default" first: the two arms of "compare" and of earlier releases.
+ARMS = ("autoinit", "default") + tuple(m for m in METHODS if m not in ("autoinit", "default"))
+# What a trial may train: one arm, or "autoinit" and "default" from the same seed ("compare").
 INIT_MODES = ARMS + ("compare",)
+# Arms that measure the model on a batch of real training inputs.
+DATA_ARMS = ("lsuv",)
 # The fields of an arm that AutoInit's initialization fills in (None when it did not run).
 PREDICTION_FIELDS = (
     "autoinit_seed",
@@ -107,11 +112,17 @@ def uninitialized_arm(training=False):
     return fields
 
 
-def apply_arm(arm, model, autoinit, seed, probe_batch=None):
+def apply_arm(arm, model, autoinit, seed, probe_batch=None, data=None, redraw=False):
     """Start ``model``'s weights as ``arm`` says; returns (the arm's record fields, the initializer used).
 
-    "autoinit" initializes in place (see ``initialize_arm``); "default" leaves
-    Keras's initializers and returns (``uninitialized_arm()``, None).
+    "autoinit" and "autoinit-scalar" initialize in place with a copy of
+    ``autoinit`` (see ``initialize_arm``); "he", "lecun" and "lsuv" run
+    ``init_methods.initialize`` with ``seed`` ("lsuv" measures on ``data``,
+    a batch of real training inputs); "default" leaves the weights the model
+    was built with. ``init_seconds`` times the arm's own work. ``redraw``
+    first re-draws every declared weight from ``seed`` (``redraw_declared``),
+    for a model that trained under another arm before, so every arm starts
+    from the same declared draws.
 
     Example:
         >>> import keras
@@ -119,12 +130,45 @@ def apply_arm(arm, model, autoinit, seed, probe_batch=None):
         >>> model = keras.Model(x, keras.layers.Dense(2)(x))
         >>> apply_arm("default", model, AutoInit(), seed=0)[0]["initialized"]
         False
+        >>> apply_arm("he", model, AutoInit(), seed=0)[0]["initialized"]
+        True
     """
+    if arm not in ARMS:
+        raise ValueError(f"`arm` must be one of {ARMS}. Received: arm={arm!r}")
+    if redraw:
+        redraw_declared(model, seed)
     if arm == "default":
         return uninitialized_arm(), None
-    if arm == "autoinit":
+    if arm in ("autoinit", "autoinit-scalar"):
+        if arm == "autoinit-scalar":
+            autoinit = copy.copy(autoinit)
+            autoinit.propagation = "scalar"
         return initialize_arm(autoinit, model, seed, probe_batch=probe_batch)
-    raise ValueError(f"`arm` must be one of {ARMS}. Received: arm={arm!r}")
+    if arm in DATA_ARMS and data is None:
+        raise ValueError(
+            f"Arm {arm!r} measures the model on real inputs: the engine must pass `data`, a batch of "
+            f"training inputs (e.g. x_train[:batch_size]). Received: data=None"
+        )
+    start = time.perf_counter()
+    initialize(model, arm, data=data, seed=seed)
+    fields = uninitialized_arm()
+    fields.update(initialized=True, init_seconds=time.perf_counter() - start)
+    return fields, None
+
+
+def data_batch(x, size):
+    """The first ``size`` examples of ``x`` (an array, or a list/tuple/dict of arrays), for "lsuv".
+
+    Example:
+        >>> import numpy as np
+        >>> data_batch(np.zeros((100, 3)), 32).shape
+        (32, 3)
+    """
+    if isinstance(x, dict):
+        return {key: value[:size] for key, value in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [value[:size] for value in x]
+    return x[:size]
 
 
 def initialize_arm(autoinit, model, seed, probe_batch=None):

@@ -116,21 +116,31 @@ def with_autoinit(
     )
 
 
-def prepare_model(model, config=None, batch_size=None):
-    """Apply the arm ``config["init"]`` names to ``model`` and record it; returns the model.
+def prepare_model(model, config=None, batch_size=None, data=None, arm=None):
+    """Apply the trial's arm (or ``arm``) to ``model`` and record it; returns the model.
 
-    "autoinit" (the default) initializes the model in place with the trial's
-    AutoInit; "default" leaves Keras's initializers. Either way the model is
-    described (architecture id, parameter count, depth) in the trial record and
-    Python, NumPy and the backend are re-seeded with the trial seed, so both
-    arms train with the same randomness. Called outside a ``with_autoinit``
-    trial it applies the arm with ``AutoInit()`` and records nothing.
+    The arm is ``config["init"]`` ("autoinit" when absent): any of
+    ``autoinit_nas.trials.arms.ARMS`` ("autoinit", "default" (Keras's
+    initializers), "he", "lecun", "lsuv", "autoinit-scalar"). Either way the
+    model is described (architecture id, parameter count, depth) in the trial
+    record and Python, NumPy and the backend are re-seeded with the trial
+    seed, so every arm trains with the same randomness. Called outside a
+    ``with_autoinit`` trial it applies the arm with ``AutoInit()`` and
+    records nothing.
+
+    Several arms in one trial: call it once per arm with ``arm=`` on the same
+    model, training after each call; every arm then starts from the model's
+    declared weights re-drawn from the trial seed, and the record holds each
+    arm's epochs side by side (one execution), as keras-tuner's "compare"
+    does.
 
     Example:
         >>> import keras
         >>> x = keras.Input((4,))
         >>> model = keras.Model(x, keras.layers.Dense(2)(x))
         >>> prepare_model(model, {"init": "default"}) is model
+        True
+        >>> prepare_model(model, arm="he") is model
         True
 
     Args:
@@ -139,18 +149,27 @@ def prepare_model(model, config=None, batch_size=None):
             the running trial ("autoinit" outside one).
         batch_size: the batch size the trial will train with, so AutoInit's
             probe measures at it (None: Keras's default, 32).
+        data: a batch of real training inputs, for "lsuv" (required by it;
+            ``arms.data_batch(x_train, batch_size)`` gives the first examples).
+        arm: train this arm now, one of several in this trial (overrides
+            ``config``).
     """
     if not isinstance(model, keras.Model):
         raise TypeError(
             f"`model` must be a built keras.Model. Received: {model!r} of type {type(model).__name__}"
         )
     batch_size = KERAS_DEFAULT_BATCH if batch_size is None else batch_size
+    if arm is not None:
+        arms.arm_of({"init": arm})  # checks the name
     trial = ray_trial.current()
     if trial is None:
-        if arms.arm_of(config) == "autoinit":
-            AutoInit().initialize_model(model, probe_batch=batch_size)
+        chosen = arm or arms.arm_of(config)
+        arms.apply_arm(chosen, model, AutoInit(), arms.trial_seed(config or {}), probe_batch=batch_size,
+                       data=data, redraw=arm is not None)
         return model
-    return trial.prepare(model, trial.arm if config is None else arms.arm_of(config), batch_size)
+    if arm is not None:
+        return trial.prepare(model, arm, batch_size, data=data, several=True)
+    return trial.prepare(model, trial.arm if config is None else arms.arm_of(config), batch_size, data=data)
 
 
 def current_record():

@@ -67,21 +67,28 @@ class Trial:
 
     # Steps.
 
-    def prepare(self, model, arm, batch_size):
-        if arm != self.arm:
+    def prepare(self, model, arm, batch_size, data=None, several=False):
+        """Apply ``arm`` to ``model`` and open its fields in the record.
+
+        One arm per trial unless ``several``: the trial then trains one arm
+        after another (each on the model re-drawn from the trial seed), all in
+        one execution of the record.
+        """
+        if arm != self.arm and not several:
             warnings.warn(
                 f"prepare_model got init={arm!r} but the trial's config says {self.arm!r}; "
                 f"using {arm!r}.",
                 stacklevel=3,
             )
-            self.arm = arm
+        self.arm = arm
         if self.record["architecture_id"] is None:
             self.record.update(describe_model(model))
-        self._start_execution()
-        if arm == "autoinit":
-            self.execution["arms"][arm] = self._initialize(model, batch_size)
-        else:
-            self.execution["arms"][arm] = arms.uninitialized_arm(training=True)
+        if self.execution is None or not several or arm in self.execution["arms"]:
+            self._start_execution()
+        if several:
+            # The record's mode names every arm the trial trained, in order ("he+autoinit").
+            self.record["init"] = "+".join([*self.execution["arms"], arm])
+        self.execution["arms"][arm] = self._initialize(model, arm, batch_size, data, redraw=several)
         keras.utils.set_random_seed(self.seed)
         self.write()
         return model
@@ -151,16 +158,17 @@ class Trial:
         self.execution = {"execution": len(self.record["executions"]), "arms": {}}
         self.record["executions"].append(self.execution)
 
-    def _initialize(self, model, batch_size):
+    def _initialize(self, model, arm, batch_size, data=None, redraw=False):
         # One Monte Carlo draw per estimate (sampling_seed 0), shared by every trial.
         before = cache_counts(self.autoinit.cache)
-        initialized, initializer = arms.apply_arm("autoinit", model, self.autoinit, self.seed,
-                                                  probe_batch=batch_size)
+        initialized, initializer = arms.apply_arm(arm, model, self.autoinit, self.seed, probe_batch=batch_size,
+                                                  data=data, redraw=redraw)
         fields = dict(arms.uninitialized_arm(training=True), **initialized)
-        after = cache_counts(initializer.cache)
-        for name in CACHE_COUNTS:
-            if name in after:
-                fields[f"cache_{name}"] = after[name] - before.get(name, 0)
+        if initializer is not None:
+            after = cache_counts(initializer.cache)
+            for name in CACHE_COUNTS:
+                if name in after:
+                    fields[f"cache_{name}"] = after[name] - before.get(name, 0)
         return fields
 
     def _summarize(self, fields, divergence):

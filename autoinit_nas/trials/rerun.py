@@ -1,0 +1,47 @@
+"""Train one compiled model again from its start: for several arms of a candidate in one trial.
+
+Building and compiling a candidate costs more than a few epochs of a small
+one (tracing the train step). A trial that trains a candidate under several
+arms therefore builds it once and, before each arm, puts back what training
+changed besides the weights (which the arm re-draws): the optimizer's
+state (step count, moments) and every random stream (dropout masks), as they
+were before the first arm trained.
+"""
+
+import numpy as np
+
+
+class TrainingStart:
+    """The optimizer state and random-stream state of a freshly built, compiled ``model``.
+
+    Example:
+        >>> import keras
+        >>> x = keras.Input((3,))
+        >>> model = keras.Model(x, keras.layers.Dense(1)(keras.layers.Dropout(0.5)(x)))
+        >>> model.compile("adam", "mse")
+        >>> start = TrainingStart(model)
+        >>> _ = model.fit(np.ones((8, 3)), np.ones((8, 1)), verbose=0)
+        >>> start.restore()
+        >>> int(model.optimizer.iterations.numpy())
+        0
+    """
+
+    def __init__(self, model):
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None:
+            raise ValueError(
+                f"TrainingStart needs a compiled model (with an optimizer). Received: model '{model.name}' "
+                "without one; call model.compile(...) first."
+            )
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        weights = {id(variable) for variable in model.weights}
+        # Non-weight variables of the model are its random streams (SeedGenerator states).
+        streams = [variable for variable in model.variables if id(variable) not in weights]
+        self.variables = list(optimizer.variables) + streams
+        self.values = [np.array(variable.numpy(), copy=True) for variable in self.variables]
+
+    def restore(self):
+        """Put every saved variable back to its saved value."""
+        for variable, value in zip(self.variables, self.values):
+            variable.assign(value)

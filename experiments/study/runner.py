@@ -1,0 +1,185 @@
+"""The study driver: every candidate x every arm on Ray Tune, resumable, with a progress line and ETA.
+
+One Ray trial per candidate (one CPU), which trains all its arms (see
+``experiments.study.trainable``). Everything lives under ``out``:
+
+```
+out/study.json        the design and the candidates (what report and resuming read)
+out/ray/run-<k>/      the Tune experiment of the k-th invocation: one trial per candidate it trained
+out/report/           written by experiments.study.report
+```
+
+Resuming: each invocation reads the trial records already under ``out/ray``;
+a candidate whose record finished with every arm is never trained again, and
+only the others go to a new Tune experiment (``run-<k+1>``).
+"""
+
+import json
+import os
+import re
+import sys
+import time
+
+from autoinit_nas.core.autoinit import AutoInit
+from autoinit_nas.engines.ray.trainable import with_autoinit
+from autoinit_nas.trials import records
+from experiments.study.candidates import study_candidates
+from experiments.study.trainable import train_candidate
+
+STUDY_FILE = "study.json"
+RAY_FOLDER = "ray"
+
+
+def finished_runs(out, arms, epochs):
+    """{candidate id: record} of the candidates under ``out/ray`` trained to the end under every arm.
+
+    A run counts when its record completed or diverged and each arm either
+    ran ``epochs`` epochs or diverged; of several such records (a candidate
+    rerun after a kill) the latest is kept.
+
+    Example:
+        >>> finished_runs("/nonexistent/study", ["he"], 2)
+        {}
+    """
+    found = {}
+    for record in records.read_records(os.path.join(out, RAY_FOLDER)):
+        candidate = ((record.get("hyperparameters") or {}).get("candidate") or {}).get("candidate")
+        executions = record.get("executions") or []
+        if candidate is None or record.get("status") not in ("completed", "diverged") or not executions:
+            continue
+        trained = executions[-1].get("arms") or {}
+        complete = all(
+            arm in trained and ((trained[arm].get("epochs") or 0) >= epochs or trained[arm].get("diverged"))
+            for arm in arms
+        )
+        if complete and str(record.get("updated_at")) >= str((found.get(candidate) or {}).get("updated_at", "")):
+            found[candidate] = record
+    return found
+
+
+def _write_study_file(spec, candidates):
+    os.makedirs(spec.out, exist_ok=True)
+    design = {key: value for key, value in vars(spec).items() if key not in ("out", "address")}
+    path = os.path.join(spec.out, STUDY_FILE)
+    with open(path + ".tmp", "w", encoding="utf-8") as stream:
+        json.dump({"design": design, "candidates": candidates}, stream, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def _next_run_name(store):
+    taken = [int(m.group(1)) for name in (os.listdir(store) if os.path.isdir(store) else [])
+             if (m := re.fullmatch(r"run-(\d+)", name))]
+    return f"run-{max(taken, default=0) + 1}"
+
+
+def run_study(spec, stream=None):
+    """Train every candidate of ``spec`` under every arm that is not finished yet; returns the finished runs.
+
+    Example:
+        >>> from experiments.study.spec import load_spec
+        >>> spec = load_spec("study-quick", candidates=3, epochs=2, budgets=[1], arms=["he", "autoinit"],
+        ...                  out="out/study-tiny")
+        >>> finished = run_study(spec)   # doctest: +SKIP
+    """
+    stream = stream or sys.stdout
+    candidates = study_candidates(spec)
+    _write_study_file(spec, candidates)
+    done = finished_runs(spec.out, spec.arms, spec.epochs)
+    todo = [candidate for candidate in candidates if candidate["candidate"] not in done]
+    print(f"study {spec.out}: {len(candidates)} candidates x {len(spec.arms)} arms ({', '.join(spec.arms)}), "
+          f"{spec.epochs} epochs; {len(candidates) - len(todo)} finished before, {len(todo)} to train",
+          file=stream, flush=True)
+    if todo:
+        _run_on_ray(spec, todo, Progress(len(candidates), len(candidates) - len(todo), stream))
+    return finished_runs(spec.out, spec.arms, spec.epochs)
+
+
+def _run_on_ray(spec, todo, progress):
+    import ray
+    from ray import tune
+
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=spec.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        started = True
+    store = os.path.abspath(os.path.join(spec.out, RAY_FOLDER))
+    settings = {"arms": list(spec.arms), "epochs": spec.epochs, "batch_size": spec.batch_size,
+                "lsuv_batch": spec.lsuv_batch, "seed": spec.seed,
+                "cells": {f"{s['name']}/{d['name']}": (s, d) for s, d in spec.cells()}}
+    trainable = with_autoinit(train_candidate, autoinit=AutoInit(), seed=spec.seed, metric=spec.objective,
+                              mode="max", settings=settings)
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 1}),
+        param_space={"candidate": tune.grid_search(todo)},
+        tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_folder),
+        run_config=tune.RunConfig(name=_next_run_name(store), storage_path=store, verbose=0,
+                                  callbacks=[_progress_callback(progress)],
+                                  failure_config=tune.FailureConfig(max_failures=1)),
+    )
+    previous = os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the legacy reporter honours verbose=0
+    try:
+        tuner.fit()
+    finally:
+        if previous is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = previous
+        if started:
+            ray.shutdown()
+
+
+def _trial_folder(trial):
+    candidate = trial.config["candidate"]["candidate"]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", candidate) + f"_{trial.trial_id}"
+
+
+def _progress_callback(progress):
+    from ray import tune
+
+    class StudyProgress(tune.Callback):
+        """One progress line per finished candidate."""
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            progress.finished(trial.config["candidate"]["candidate"], None)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            progress.finished(trial.config["candidate"]["candidate"], "error")
+
+    return StudyProgress()
+
+
+class Progress:
+    """A progress line per finished candidate: a bar, counts, elapsed time and ETA.
+
+    Example:
+        >>> import io
+        >>> out = io.StringIO()
+        >>> progress = Progress(4, 1, out)
+        >>> progress.finished("h/digits/1", None)
+        >>> "[2/4]" in out.getvalue() and "ETA" in out.getvalue()
+        True
+    """
+
+    WIDTH = 24
+
+    def __init__(self, total, done_before, stream):
+        self.total, self.done_before, self.stream = total, done_before, stream
+        self.done = 0
+        self.started = time.monotonic()
+
+    def finished(self, candidate, error):
+        self.done += 1
+        position = self.done_before + self.done
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / self.done * (self.total - position)
+        filled = int(self.WIDTH * position / max(self.total, 1))
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        status = "" if error is None else f" ({error})"
+        print(f"[{bar}] [{position}/{self.total}] {candidate}{status}  elapsed {_clock(elapsed)}  "
+              f"ETA {_clock(eta)}", file=self.stream, flush=True)
+
+
+def _clock(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
