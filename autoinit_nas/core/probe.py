@@ -284,14 +284,16 @@ def _keeps_ids(operation):
     return is_cast or isinstance(operation, _ID_PRESERVING)
 
 
-def embedding_vocabularies(model, tensor):
+def embedding_vocabularies(model, tensor, expand=None):
     """``input_dim`` of every Embedding that reads ``tensor`` as token ids.
 
     Found directly, through casts and reshapes, inside nested models, and
-    inside custom layers (a Keras-level subclass that owns Embedding
-    sublayers and is called on ``tensor``: its Embeddings are assumed to read
-    it). Any dtype: an Embedding casts float ids itself, and the keras-io text
-    examples declare their token input as float.
+    inside custom layers: one that the walk opens (``graph.inner_graph``
+    with the walk's ``expand``) is followed inside, so only the Embeddings
+    that read ``tensor`` count (not a position embedding fed by
+    ``ops.arange``); one that stays whole is assumed to feed ``tensor`` to
+    every Embedding it owns. Any dtype: an Embedding casts float ids itself,
+    and the keras-io text examples declare their token input as float.
 
     Example:
         >>> import keras
@@ -310,33 +312,45 @@ def embedding_vocabularies(model, tensor):
             sizes.append(int(operation.input_dim))
         elif _keeps_ids(operation):
             for output in node.outputs:
-                sizes += embedding_vocabularies(model, output)
-        elif graph.is_graph_model(operation):
-            inner = graph.graph_of(operation)[0]
-            for slot in (s for s in slots if s < len(inner)):
-                sizes += embedding_vocabularies(operation, inner[slot])
-        elif isinstance(operation, keras.layers.Layer) and not _is_builtin(operation):
-            sizes += [
-                int(layer.input_dim)
-                for layer in operation._flatten_layers(include_self=False, recursive=True)
-                if isinstance(layer, keras.layers.Embedding)
-            ]
+                sizes += embedding_vocabularies(model, output, expand)
+        elif isinstance(operation, keras.Model) or not _is_builtin(operation):
+            sizes += _vocabularies_inside(node, slots, expand)
     return sizes
 
 
-def probe_inputs(model, input_moments, batch, seed):
+def _vocabularies_inside(node, slots, expand):
+    """Vocabularies read inside a nested model or custom layer from its inputs at ``slots``."""
+    try:
+        inner = graph.inner_graph(node, expand)
+    except graph.TraceError:  # an untraceable subclassed model: assume every Embedding reads it
+        inner = None
+    if inner is not None:
+        inputs = graph.graph_of(inner)[0]
+        return [size for slot in slots if slot < len(inputs)
+                for size in embedding_vocabularies(inner, inputs[slot], expand)]
+    if not isinstance(node.operation, keras.layers.Layer):
+        return []
+    return [
+        int(layer.input_dim)
+        for layer in node.operation._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, keras.layers.Embedding)
+    ]
+
+
+def probe_inputs(model, input_moments, batch, seed, expand=None):
     """One probe array per model input: N(mean, var) noise, or uniform token ids for Embeddings.
 
-    An input that reaches an Embedding (``embedding_vocabularies``) gets ids
-    uniform over the smallest vocabulary that reads it, whatever its dtype
-    and declared moments.
+    An input that reaches an Embedding (``embedding_vocabularies``, custom
+    layers opened by ``expand`` as the walk opens them) gets ids uniform
+    over the smallest vocabulary that reads it, whatever its dtype and
+    declared moments.
     """
     rng = np.random.default_rng([int(seed), _PROBE_STREAM])
     arrays = []
     for tensor, (mean, var) in zip(graph.graph_of(model)[0], input_moments):
         shape = (batch,) + _concrete(tensor.shape[1:])
         dtype = str(tensor.dtype)
-        vocabularies = embedding_vocabularies(model, tensor) if ("int" in dtype or "float" in dtype) else []
+        vocabularies = embedding_vocabularies(model, tensor, expand) if ("int" in dtype or "float" in dtype) else []
         if vocabularies:
             arrays.append(rng.integers(0, min(vocabularies), size=shape).astype(dtype))
         elif "int" in dtype:
@@ -476,7 +490,8 @@ class ProbePropagation:
         self.rng = np.random.default_rng([int(probe_seed), _PROBE_STREAM, 1])
         self.releases = self._release_schedule()
         self.calls = 0
-        values = [ProbeValue(v) for v in probe_inputs(self.model, self.input_moments, batch, probe_seed)]
+        arrays = probe_inputs(self.model, self.input_moments, batch, probe_seed, self.expand)
+        values = [ProbeValue(array) for array in arrays]
         saved_state = [
             (variable, np.array(variable.numpy())) for variable in self.model.non_trainable_variables
         ]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from autoinit_nas import AutoInit, LayerOutputDistributionEstimator
-from autoinit_nas.core import graph
+from autoinit_nas.core import graph, probe
 from autoinit_nas.core.measure import measure_moments
 from autoinit_nas.maths.sanitize import AutoInitWarning
 from tests.conftest import to_numpy
@@ -132,6 +132,19 @@ def test_probe_predicts_every_layer_within_2x_and_blocks_at_their_variance(kind)
     assert abs(measured["block"][1] - 1.0) <= BLOCK_TOLERANCE
     assert abs(measured["embedding"][1] / estimates["embedding"][1] - 1.0) <= BLOCK_TOLERANCE
     assert abs(estimates["embedding"][1] / 2.0 - 1.0) <= BLOCK_TOLERANCE
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+def test_the_probes_token_ids_span_the_token_vocabulary_not_maxlen(kind):
+    """Inside ``TokenAndPositionEmbedding`` the input reaches only the
+    token embedding (the positions come from ``ops.arange``): the probe's
+    ids span its VOCAB = 1000 entries, not the MAXLEN = 16 positions. 512
+    uniform draws stay below 900 with probability 0.9^512 < 1e-23.
+    """
+    model = walkable(build(kind, 1))
+    assert probe.embedding_vocabularies(model, model.inputs[0]) == [VOCAB]
+    ids = to_numpy(probe.probe_inputs(model, [(0.0, 1.0)], MIN_PROBE_BATCH, seed=0)[0])
+    assert ids.min() >= 0 and 900 <= ids.max() < VOCAB
 
 
 def test_scalar_predicts_the_custom_layers_within_2x():

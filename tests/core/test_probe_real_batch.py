@@ -100,13 +100,29 @@ class TokenAndPosition(L.Layer):
         return self.tokens(x) + self.positions(positions)
 
 
-def test_a_custom_layer_owning_embeddings_receives_token_ids():
+def test_a_custom_layer_owning_embeddings_receives_its_token_embeddings_ids():
+    """Opened, the layer shows which Embedding reads the input: the token
+    embedding, not the position embedding fed by ``ops.arange``; so the ids
+    span the vocabulary (640 uniform draws over 300 reach beyond 280 but
+    for a chance of (280/300)^640 < 1e-19), not the 20 positions.
+    """
     inputs = keras.Input((20,))  # float, as keras-io declares it
     sequence = TokenAndPosition(20, 300, 16, name="embed")(inputs)
     model = keras.Model(inputs, L.Dense(8)(L.GlobalAveragePooling1D()(sequence)))
-    assert sorted(probe.embedding_vocabularies(model, model.inputs[0])) == [20, 300]
+    assert probe.embedding_vocabularies(model, model.inputs[0]) == [300]
     ids = to_numpy(probe.probe_inputs(model, [(0.0, 1.0)], 32, seed=0)[0])
-    assert ids.min() >= 0 and ids.max() <= 19 and np.array_equal(ids, np.round(ids))
+    assert ids.min() >= 0 and 280 <= ids.max() <= 299 and np.array_equal(ids, np.round(ids))
+
+
+def test_a_custom_layer_left_whole_assumes_all_its_embeddings_read_the_input():
+    """When the walk does not open the layer (``expand`` says no), its
+    Embeddings are all assumed to read the input: the smallest vocabulary
+    keeps every id valid."""
+    inputs = keras.Input((20,))
+    sequence = TokenAndPosition(20, 300, 16, name="embed")(inputs)
+    model = keras.Model(inputs, L.Dense(8)(L.GlobalAveragePooling1D()(sequence)))
+    vocabularies = probe.embedding_vocabularies(model, model.inputs[0], expand=lambda layer: False)
+    assert sorted(vocabularies) == [20, 300]
 
 
 def glu_then_rnn():
