@@ -307,19 +307,63 @@ def inner_graph(node, expand=None):
     return None
 
 
-def _walk_node(node, keys, moments_in, visit, expand):
+class _Liveness:
+    """Hands each value of one graph's walk to ``release`` once nothing in that graph reads it again.
+
+    Counts the nodes still to read each tensor; a tensor is done after its
+    last reader has returned, nested walks and their whole-layer retries
+    included. The graph's inputs belong to the caller and its outputs to
+    the caller's graph, so they are never released here: a value entering a
+    nested walk stays alive until that walk returns. A value held by several
+    tensors (a nested graph that returns its input) goes when the last goes.
+    """
+
+    def __init__(self, nodes, inputs, outputs, release):
+        self.release = release
+        self.reads_left = {}  # id(tensor) -> nodes still to read it
+        for node in nodes:
+            for key in {id(tensor) for tensor in signal_tensors(node)}:
+                self.reads_left[key] = self.reads_left.get(key, 0) + 1
+        self.kept = {id(tensor) for tensor in inputs + outputs}
+        self.holders = {}  # id(value) -> tensors of this graph that still need it
+
+    def produced(self, tensors, values):
+        """Count the new values; one that nothing reads is released at once."""
+        for tensor, value in zip(tensors, values):
+            if id(tensor) in self.kept or self.reads_left.get(id(tensor)):
+                self.holders[id(value)] = self.holders.get(id(value), 0) + 1
+            elif not self.holders.get(id(value)):
+                self.release(value)
+
+    def read(self, tensors, values):
+        """A node has read ``tensors`` (holding ``values``): release those it was the last reader of."""
+        done = {}
+        for tensor, value in zip(tensors, values):
+            done[id(tensor)] = value
+        for key, value in done.items():
+            self.reads_left[key] -= 1
+            if self.reads_left[key] or key in self.kept:
+                continue
+            self.holders[id(value)] -= 1
+            if not self.holders[id(value)]:
+                del self.holders[id(value)]
+                self.release(value)
+
+
+def _walk_node(node, keys, moments_in, visit, expand, release):
     """(output moments, entries inside) of one node: walked inside when it has a graph, else visited.
 
     Opening a custom layer never does worse than leaving it whole: if
     anything inside it fails (an estimator that cannot handle what the
     trace recorded, a value the probe cannot run), the layer is visited
-    whole instead, and ``unopened_reason`` says what failed.
+    whole instead, on its inputs as they entered (a nested walk releases
+    only what it computed), and ``unopened_reason`` says what failed.
     """
     nested = inner_graph(node, expand)
     if nested is None:
         return visit(node, keys[0], moments_in), {}
     try:
-        return walk(nested, moments_in, visit, keys[0] + "/", expand)
+        return walk(nested, moments_in, visit, keys[0] + "/", expand, release)
     except Exception as error:  # noqa: BLE001 - any failure inside falls back to the whole layer
         if not is_openable(node.operation):
             raise
@@ -333,7 +377,24 @@ def _walk_node(node, keys, moments_in, visit, expand):
     return visit(node, keys[0], moments_in), {}
 
 
-def walk(model, input_moments, visit, prefix="", expand=None):
+def _entry_keys(nodes, prefix):
+    """Each node's entry names: ``prefix + name``; ``@i`` suffixes (and the plain name for @0) for layers called more than once."""
+    call_counts = {}
+    for node in nodes:
+        call_counts[id(node.operation)] = call_counts.get(id(node.operation), 0) + 1
+    seen_calls = {}
+    for node in nodes:
+        operation = node.operation
+        call_index = seen_calls.get(id(operation), 0)
+        seen_calls[id(operation)] = call_index + 1
+        name = prefix + operation.name
+        if call_counts[id(operation)] == 1:
+            yield [name]
+        else:
+            yield [f"{name}@{call_index}"] + ([name] if call_index == 0 else [])
+
+
+def walk(model, input_moments, visit, prefix="", expand=None, release=None):
     """Propagate moments through ``model``; returns the moments of its outputs.
 
     Args:
@@ -351,6 +412,9 @@ def walk(model, input_moments, visit, prefix="", expand=None):
             nodes inside it as a nested graph, "outer/inner"; None opens
             every custom layer. A layer that cannot be opened, or whose
             inside fails, is visited whole (``unopened_reason`` says why).
+        release: ``release(value)``, called once per value the walk computed
+            as soon as no later node reads it (the probe frees its tensor
+            there); never for ``input_moments`` or the returned outputs.
 
     Returns:
         (outputs, entries): the output moments, and a dict of entry name ->
@@ -365,39 +429,32 @@ def walk(model, input_moments, visit, prefix="", expand=None):
         )
     moments = {id(tensor): value for tensor, value in zip(inputs, input_moments)}
     nodes = ordered_nodes(model)
-    call_counts = {}
-    for node in nodes:
-        call_counts[id(node.operation)] = call_counts.get(id(node.operation), 0) + 1
-    seen_calls = {}
+    liveness = _Liveness(nodes, inputs, outputs, release) if release is not None else None
     entries = {}
     for tensor, value in zip(inputs, input_moments):
         history = getattr(tensor, "_keras_history", None)
         if history is not None and history.operation is not None:
             entries[prefix + history.operation.name] = value
-    for node in nodes:
-        operation = node.operation
-        call_index = seen_calls.get(id(operation), 0)
-        seen_calls[id(operation)] = call_index + 1
-        name = prefix + operation.name
-        keys = [name]
-        if call_counts[id(operation)] > 1:
-            keys = [f"{name}@{call_index}"] + ([name] if call_index == 0 else [])
+    for node, keys in zip(nodes, _entry_keys(nodes, prefix)):
         tensors = signal_tensors(node)
         try:
             moments_in = [moments[id(tensor)] for tensor in tensors]
         except KeyError:
             raise ValueError(
-                f"Layer '{name}' is called on a tensor that does not come from the inputs "
+                f"Layer '{keys[0]}' is called on a tensor that does not come from the inputs "
                 f"of model '{model.name}'; AutoInit can only walk connected graphs."
             ) from None
-        outputs_moments, inner = _walk_node(node, keys, moments_in, visit, expand)
+        outputs_moments, inner = _walk_node(node, keys, moments_in, visit, expand, release)
         entries.update(inner)
         if len(keys) > 1:  # first call of a reused model: plain-name paths too
-            entries.update({name + key[len(keys[0]):]: value for key, value in inner.items()})
+            entries.update({keys[1] + key[len(keys[0]):]: value for key, value in inner.items()})
         for tensor, value in zip(node.outputs, outputs_moments):
             moments[id(tensor)] = value
         for key in keys:
             entries[key] = outputs_moments[0]
+        if liveness is not None:
+            liveness.produced(node.outputs, outputs_moments)
+            liveness.read(tensors, moments_in)
     return [moments[id(tensor)] for tensor in outputs], entries
 
 

@@ -42,10 +42,10 @@ pooling see what training sees; more where the model's largest tensor is
 small; the inputs are standardized to exactly the declared moments). An
 input that reaches an Embedding gets uniform token ids instead of noise.
 
-Memory is bounded by design: a dry walk finds each tensor's last reader and
-the probe drops it there, so it holds less than Keras's own forward pass at
-the same batch (which keeps every intermediate until it ends); moments are
-read in slices. Anything the probe cannot run (a layer that fails on the
+Memory is bounded by design: the walk releases each tensor after its last
+reader (``graph.walk``'s ``release``), so the probe holds less than Keras's
+own forward pass at the same batch (which keeps every intermediate until it
+ends); moments are read in slices. Anything the probe cannot run (a layer that fails on the
 batch, returns another shape than it declares, or a numpy runner that
 fails) raises ``ProbeUnavailable`` naming the layer, and AutoInit falls back
 to scalar propagation with a warning.
@@ -488,8 +488,6 @@ class ProbePropagation:
         )
         self.batch = batch = batch_size(self.model, self.probe_batch)
         self.rng = np.random.default_rng([int(probe_seed), _PROBE_STREAM, 1])
-        self.releases = self._release_schedule()
-        self.calls = 0
         arrays = probe_inputs(self.model, self.input_moments, batch, probe_seed, self.expand)
         values = [ProbeValue(array) for array in arrays]
         saved_state = [
@@ -503,35 +501,11 @@ class ProbePropagation:
         return {key: probe.moments for key, probe in entries.items()}
 
     def _walk(self, values, visit):
-        # The one call of the walk: the dry run of the release schedule must visit as it does.
+        # Each tensor is dropped (its moments kept) once the walk is past its
+        # last reader, so the probe holds less than Keras's own forward pass,
+        # which keeps every intermediate until the end.
         options = {} if self.expand is None else {"expand": self.expand}
-        return graph.walk(self.model, values, visit, **options)
-
-    def _release_schedule(self):
-        """For each visit in walk order, the input slots that no later visit reads.
-
-        A dry walk with placeholder values finds each value's last reader
-        (reference counting of consumers, nested graphs included), so the
-        probe drops every tensor as soon as the walk is past it: the probe
-        then holds no more than Keras's own forward pass, which keeps every
-        intermediate until the end.
-        """
-        calls = []
-
-        def record(node, key, tokens_in):
-            calls.append(tokens_in)
-            return [object() for _ in node.outputs]
-
-        inputs = [object() for _ in graph.graph_of(self.model)[0]]
-        self._walk(inputs, record)
-        last_reader = {}
-        for index, tokens in enumerate(calls):
-            for token in tokens:
-                last_reader[id(token)] = index
-        return [
-            (len(tokens), [slot for slot, token in enumerate(tokens) if last_reader[id(token)] == index])
-            for index, tokens in enumerate(calls)
-        ]
+        return graph.walk(self.model, values, visit, release=ProbeValue.release, **options)
 
     # The walk's callback.
 
@@ -554,11 +528,6 @@ class ProbePropagation:
                     f"variance {var})"
                 )
         _check_shapes(node, key, outputs)
-        index, self.calls = self.calls, self.calls + 1
-        # Should the walk ever visit in another order than the dry run, keep everything.
-        if index < len(self.releases) and self.releases[index][0] == len(probes_in):
-            for slot in self.releases[index][1]:
-                probes_in[slot].release()
         return outputs
 
     def _outputs(self, node, key, probes_in):
