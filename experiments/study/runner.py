@@ -113,14 +113,17 @@ def _run_on_ray(spec, todo, progress):
         param_space={"candidate": tune.grid_search(todo)},
         tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_folder),
         run_config=tune.RunConfig(name=_next_run_name(store), storage_path=store, verbose=0,
-                                  callbacks=[_progress_callback(progress)],
+                                  callbacks=[_progress_callback()],
                                   failure_config=tune.FailureConfig(max_failures=1)),
     )
+    global _ACTIVE_PROGRESS
     previous = os.environ.get("RAY_AIR_NEW_OUTPUT")
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the legacy reporter honours verbose=0
+    _ACTIVE_PROGRESS = progress
     try:
         tuner.fit()
     finally:
+        _ACTIVE_PROGRESS = None
         if previous is None:
             os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
         else:
@@ -134,17 +137,22 @@ def _trial_folder(trial):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", candidate) + f"_{trial.trial_id}"
 
 
-def _progress_callback(progress):
+_ACTIVE_PROGRESS = None  # the Progress of the study this driver runs (callbacks are pickled: they hold nothing)
+
+
+def _progress_callback():
     from ray import tune
 
     class StudyProgress(tune.Callback):
-        """One progress line per finished candidate."""
+        """One progress line per finished candidate (stateless: Tune pickles its callbacks)."""
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            progress.finished(trial.config["candidate"]["candidate"], None)
+            if _ACTIVE_PROGRESS is not None:
+                _ACTIVE_PROGRESS.finished(trial.config["candidate"]["candidate"], None)
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            progress.finished(trial.config["candidate"]["candidate"], "error")
+            if _ACTIVE_PROGRESS is not None:
+                _ACTIVE_PROGRESS.finished(trial.config["candidate"]["candidate"], "error")
 
     return StudyProgress()
 

@@ -1,0 +1,110 @@
+"""The init study end to end on Ray: tiny studies train every candidate under every arm, resume, and report."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from autoinit_nas.trials import records
+from experiments.study.report import build_report
+from experiments.study.runner import RAY_FOLDER, finished_runs, run_study
+from experiments.study.spec import load_spec
+
+ARMS = ["he", "lsuv", "autoinit"]
+
+
+def _tiny_config(directory, candidates=3, epochs=2):
+    config = {
+        "kind": "study",
+        "spaces": [{"name": "tiny", "space": "heterogeneous",
+                    "space_options": {"max_blocks": 2, "units": [8], "poolings": ["none"]}}],
+        "datasets": [{"name": "digits", "limit": 200}],
+        "arms": ARMS, "candidates": candidates, "epochs": epochs, "budgets": [1], "ks": [2],
+        "batch_size": 32, "hyperparameters": {"learning_rate": 0.01, "layer_type": "dense"},
+    }
+    path = os.path.join(directory, "tiny-study.json")
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(config, stream)
+    return path
+
+
+def _trial_folders(out):
+    return sorted(
+        os.path.relpath(os.path.dirname(os.path.join(folder, "autoinit_record.json")), out)
+        for folder, _, files in os.walk(os.path.join(out, RAY_FOLDER)) if "autoinit_record.json" in files
+    )
+
+
+def test_tiny_study_trains_every_arm_reports_and_resumes_only_what_is_missing(ray_session, tmp_path):
+    out = str(tmp_path / "study")
+    spec = load_spec(_tiny_config(str(tmp_path)), out=out)
+    finished = run_study(spec)
+    assert sorted(finished) == [f"tiny/digits/{i}" for i in range(3)]
+    for record in finished.values():
+        trained = record["executions"][-1]["arms"]
+        assert sorted(trained) == sorted(ARMS)
+        # Every arm ran its own initialization, trained both epochs, and every epoch is kept.
+        for arm in ARMS:
+            assert trained[arm]["initialized"] and trained[arm]["init_seconds"] > 0
+            assert len(trained[arm]["history"]["val_accuracy"]) == 2
+        # Same seed, same data order: the arms differ only by their initial weights.
+        assert len({tuple(trained[arm]["history"]["val_accuracy"]) for arm in ARMS}) > 1
+
+    files = build_report(spec, samples=50)
+    ranking = pd.read_csv(files["ranking.csv"])
+    assert {"arm", "budget", "spearman", "ci_low", "ci_high", "n"} <= set(ranking.columns)
+    assert set(ranking["arm"]) == set(ARMS)
+    paired = pd.read_csv(files["paired.csv"])
+    assert len(paired) == 3 * len(ARMS) and "difference_he" in paired.columns
+    regret = pd.read_csv(files["regret.csv"])
+    assert {"arm", "budget", "k", "mean_regret", "ci_low", "ci_high", "hit_rate"} <= set(regret.columns)
+    text = open(files["report.md"], encoding="utf-8").read()
+    assert "Converged quality" in text and "win/tie/loss" in text
+    assert all(os.path.getsize(files[name]) > 0 for name in files if name.endswith(".png"))
+
+    # A candidate whose trial was cut short (no finished record) trains again; the others do not.
+    before = {folder: os.path.getmtime(os.path.join(out, folder, "autoinit_record.json"))
+              for folder in _trial_folders(out)}
+    lost = next(path for path in before if "tiny_digits_1_" in path)
+    record = records.read_record(os.path.join(out, lost))
+    record["status"] = "running"
+    records.write_record(os.path.join(out, lost), record)
+    again = run_study(spec)
+    assert sorted(again) == sorted(finished)
+    new = [folder for folder in _trial_folders(out) if folder not in before]
+    assert len(new) == 1 and "tiny_digits_1_" in new[0] and "run-2" in new[0]
+    for folder, mtime in before.items():
+        if folder != lost:
+            assert os.path.getmtime(os.path.join(out, folder, "autoinit_record.json")) == mtime
+
+
+@pytest.mark.slow
+def test_a_killed_study_resumes_without_retraining_finished_candidates(tmp_path):
+    out = str(tmp_path / "study")
+    config = _tiny_config(str(tmp_path), candidates=6, epochs=3)
+    command = [sys.executable, "-m", "experiments.study", "--config", config, "--out", out]
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", RAY_AUTH_MODE="disabled")
+    process = subprocess.Popen(command, env=environment, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    try:
+        while not finished_runs(out, ARMS, 3) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    killed = finished_runs(out, ARMS, 3)
+    assert 0 < len(killed) < 6, "the study must be killed while candidates remain"
+    stamps = {candidate: record["updated_at"] for candidate, record in killed.items()}
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{len(killed)} finished before" in result.stdout
+    resumed = finished_runs(out, ARMS, 3)
+    assert len(resumed) == 6
+    for candidate, stamp in stamps.items():
+        assert resumed[candidate]["updated_at"] == stamp
