@@ -21,8 +21,7 @@ order, and each layer is initialized just before the probe reaches it:
    or Conv kernel, a separable conv's pointwise kernel, an attention output
    projection, an embedding table) is redrawn from the same seed at the scale
    that makes the measured pre-activation variance ``signal_variance``
-   (when the layer's probe output holds at least ``RESCALE_ELEMENTS`` values;
-   a narrower layer keeps the scale its estimate chose from the measured input);
+   (narrow layers too: see ``RESCALE_ELEMENTS``);
 4. the layer's output, activation applied (not a scalar summary), is what the
    next layers receive.
 
@@ -82,12 +81,15 @@ PROBE_ELEMENTS = 2**16
 # The batch users train with, unless they say otherwise (AutoInit's probe_batch).
 DEFAULT_PROBE_BATCH = 32
 MAX_BATCH = 1024
-# A layer is rescaled to its measured variance only when its probe output
-# holds this many values; narrower ones keep their estimate's scale. 256 reads
-# a variance of independent values to ~9% (a 10-class head at batch 32 holds
-# 320), while the scalar estimate it replaces is off by 2-5x on real models'
-# heads (frozen offsets of the realized weights after global pooling).
-RESCALE_ELEMENTS = 256
+# A layer is rescaled to its measured variance when its probe output holds
+# at least this many values: two, the fewest a variance is read from, so in
+# effect always. Re-measuring from n values errs by about sqrt(2 / n); keeping
+# the estimate's scale instead errs by the spread of the realized weights,
+# about sqrt(2 / units) of the variance (frozen per-unit offsets after global
+# pooling: 2-5x on real models' heads), and n = batch x units (x positions) is
+# always the larger count. A 2-unit head at batch 32 is read from 64 values
+# (~18%) where its estimate is 2x off (the keras-io text transformer's logits).
+RESCALE_ELEMENTS = 2
 # Weights up to this many values keep their unit draw for the rescale (16 MB).
 KEEP_UNIT_ELEMENTS = 2**22
 # Memo-key precision of estimators called with measured moments.
@@ -556,8 +558,8 @@ class ProbePropagation:
             pre_activation = self._call(node, key, probes_in)
         size = math.prod(keras.ops.shape(pre_activation[0].value))
         if size < RESCALE_ELEMENTS:
-            # Too few values to read a variance from (a narrow layer under a
-            # small batch): keep the estimate's scale, from the measured input.
+            # No variance to read from one value: keep the estimate's scale,
+            # from the measured input.
             outputs = self._call(node, key, probes_in)
             return [ProbeValue(o.value, moments) for o, moments in zip(outputs, planned)]
         gain = self._rescale(estimator, attribute, pre_activation[0])
