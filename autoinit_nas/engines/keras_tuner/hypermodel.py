@@ -16,6 +16,7 @@ from autoinit_nas.core.architecture import describe_model
 from autoinit_nas.engines.keras_tuner import context as trial_context
 from autoinit_nas.engines.keras_tuner.history import as_history, objective_epoch
 from autoinit_nas.trials import arms, records
+from autoinit_nas.trials import arms as trial_arms  # ``arms`` is also __init__'s argument
 from autoinit_nas.trials.divergence import DivergenceCallback
 from autoinit_nas.trials.metrics import summarize_history
 
@@ -52,13 +53,21 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         hypermodel_or_build_fn: a ``keras_tuner.HyperModel`` or ``build(hp) -> keras.Model``.
         autoinit: the ``AutoInit`` to use (default ``AutoInit()``); each trial
             uses a copy seeded with the trial seed (unless its config has a seed).
-        init: "autoinit", "default" (Keras's initializers, the control arm)
-            or "compare" (both, reported side by side).
+        init: "autoinit", "default" (Keras's initializers, the control arm),
+            any other arm of ``autoinit_nas.trials.arms.ARMS`` ("he",
+            "lecun", "lsuv", "autoinit-scalar"), or "compare" (the same as
+            ``arms=["autoinit", "default"]``).
         seed: int mixed into every trial's seed.
         name: optional name (defaults to the wrapped HyperModel's).
+        arms: several arms, each trained per trial from the same seed and
+            data order (generalizes "compare"). The first is the tuner's: its
+            metrics go under their own names and drive the objective and
+            checkpoints; every other arm's go prefixed ``<arm>_``
+            (``he_val_accuracy``). "lsuv" measures on the first
+            ``batch_size`` examples of the trial's ``x``.
     """
 
-    def __init__(self, hypermodel_or_build_fn, autoinit=None, init="autoinit", seed=0, name=None):
+    def __init__(self, hypermodel_or_build_fn, autoinit=None, init="autoinit", seed=0, name=None, arms=None):
         if isinstance(hypermodel_or_build_fn, keras_tuner.HyperModel):
             hypermodel = hypermodel_or_build_fn
         elif callable(hypermodel_or_build_fn):
@@ -71,18 +80,24 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
             )
         if init not in INIT_MODES:
             raise ValueError(f"`init` must be one of {INIT_MODES}. Received: init={init!r}")
-        autoinit, seed = arms.checked_options(autoinit, seed)
+        self.arms = _arms_of(init, arms)
+        autoinit, seed = trial_arms.checked_options(autoinit, seed)
         super().__init__(name=name or hypermodel.name, tunable=True)
         self.hypermodel = hypermodel
         self.autoinit = autoinit
-        self.init = init
+        self.init = init if arms is None else "+".join(self.arms)
         self.seed = seed
         self._current = None  # (trial_id, record, executions started) of the running trial
 
     @property
     def arm(self):
-        """The arm the tuner's objective follows: "default" in default mode, else "autoinit"."""
-        return "default" if self.init == "default" else "autoinit"
+        """The arm the tuner's objective follows: the first of ``arms`` ("autoinit" in "compare" mode)."""
+        return self.arms[0]
+
+    @property
+    def twins(self):
+        """The other arms, trained after the tuner's arm from the same seed."""
+        return self.arms[1:]
 
     def declare_hyperparameters(self, hp):
         return self.hypermodel.declare_hyperparameters(hp)
@@ -99,7 +114,8 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         if not isinstance(model, keras.Model):
             return model
         _stamp(model, _SEED_ATTRIBUTE, seed)
-        if self.arm == "autoinit" and not trial_context.built_by_tuner():
+        # An arm that measures real data ("lsuv") is applied by fit, which has the data.
+        if self.arm not in ("default",) + arms.DATA_ARMS and not trial_context.built_by_tuner():
             fields = self._initialize(model, seed, KERAS_DEFAULT_BATCH)
             _stamp(model, _ARM_ATTRIBUTE, (seed, fields))
         return model
@@ -136,26 +152,26 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
 
     def _run_arms(self, trial, record, arm_fields):
         callbacks = list(trial.kwargs.get("callbacks") or [])
-        default_callbacks = None
-        if self.init == "compare":  # copied before the AutoInit arm uses (and binds) them
-            default_callbacks = trial_context.copy_callbacks(
+        twin_callbacks = {}
+        for twin in self.twins:  # copied before the tuner's arm uses (and binds) them
+            twin_callbacks[twin] = trial_context.copy_callbacks(
                 [c for c in callbacks if not trial_context.is_tuner_callback(c)]
             )
         if record["architecture_id"] is None:
             record.update(describe_model(trial.model))
-        default_model = self._build_default_arm(trial) if self.init == "compare" else None
         arm_fields[self.arm] = self._arm_fields(trial)
         self._write(trial.context, record)
         results, outcome = self._train_arm(trial, trial.model, callbacks)
         arm_fields[self.arm].update(outcome)
         self._write(trial.context, record)
-        if default_model is not None:
-            arm_fields["default"] = arms.uninitialized_arm()
+        for twin in self.twins:
+            model, arm_fields[twin] = self._build_twin(trial, twin)
             if trial.context is not None and "tuner/epochs" in trial.hp.values:
-                path = os.path.join(trial.context.trial_dir, DEFAULT_ARM_WEIGHTS)
-                default_callbacks.append(trial_context.SaveBestWeights(trial.context.objective, path))
-            _, outcome = self._train_arm(trial, default_model, default_callbacks)
-            arm_fields["default"].update(outcome)
+                path = os.path.join(trial.context.trial_dir, _twin_weights(twin))
+                twin_callbacks[twin].append(trial_context.SaveBestWeights(trial.context.objective, path))
+            _, outcome = self._train_arm(trial, model, twin_callbacks[twin])
+            arm_fields[twin].update(outcome)
+            self._write(trial.context, record)
         return results
 
     def _finish(self, trial, record, arm_fields, results):
@@ -170,12 +186,13 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
                 "raise the tuner's `max_consecutive_failed_trials` (or pass None) for search "
                 "spaces where divergence is common."
             )
-        if self.init != "compare":
+        if not self.twins:
             return results
-        reported = {name: value for name, value in arm_fields["autoinit"]["metrics"].items() if value is not None}
-        for name, value in arm_fields["default"]["metrics"].items():
-            if value is not None:
-                reported[DEFAULT_PREFIX + name] = value
+        reported = {name: value for name, value in arm_fields[self.arm]["metrics"].items() if value is not None}
+        for twin in self.twins:
+            for name, value in arm_fields[twin]["metrics"].items():
+                if value is not None:
+                    reported[f"{twin}_{name}"] = value
         return reported
 
     def _arm_fields(self, trial):
@@ -187,52 +204,55 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         stamped = getattr(trial.model, _ARM_ATTRIBUTE, None)
         if stamped is not None and stamped[0] == trial.seed:
             return dict(stamped[1])  # build() applied the arm already: do not initialize twice
-        fields = self._initialize(trial.model, trial.seed, trial.batch_size)
+        fields = self._initialize(trial.model, trial.seed, trial.batch_size, self.arm, trial.data_batch())
         _stamp(trial.model, _ARM_ATTRIBUTE, (trial.seed, fields))
         return fields
 
-    def _initialize(self, model, seed, batch_size):
-        fields, initializer = arms.apply_arm("autoinit", model, self.autoinit, seed, probe_batch=batch_size)
-        self.autoinit.unsupported_layers = list(initializer.unsupported_layers)
+    def _initialize(self, model, seed, batch_size, arm=None, data=None):
+        fields, initializer = arms.apply_arm(arm or self.arm, model, self.autoinit, seed, probe_batch=batch_size,
+                                             data=data)
+        if initializer is not None:
+            self.autoinit.unsupported_layers = list(initializer.unsupported_layers)
         return fields
 
-    def _reloaded_fields(self, trial):
+    def _reloaded_fields(self, trial, arm=None):
         """Hyperband loaded an earlier trial's checkpoint: copy that trial's predictions."""
         fields = arms.uninitialized_arm()
         previous = None
         if trial.context is not None:
             previous = records.read_record(trial.context.tuner.get_trial_dir(trial.reloaded_from))
         if previous and previous.get("executions"):
-            arm = previous["executions"][-1]["arms"].get("autoinit") or {}
+            earlier = previous["executions"][-1]["arms"].get(arm or self.arm) or {}
             for key in arms.PREDICTION_FIELDS:
-                fields[key] = arm.get(key)
+                fields[key] = earlier.get(key)
         return fields
 
-    def _build_default_arm(self, trial):
+    def _build_twin(self, trial, twin):
+        """A fresh build of the candidate with arm ``twin`` applied (or its saved weights reloaded)."""
         keras.utils.set_random_seed(trial.seed)
-        default_model = self.hypermodel.build(trial.hp.copy())
+        model = self.hypermodel.build(trial.hp.copy())
         context = trial.context
         tuner = context.tuner if context is not None else None
         if tuner is not None and any(getattr(tuner, name, None) for name in ("optimizer", "loss", "metrics")):
             try:  # the tuner recompiled its model with its own optimizer/loss/metrics
-                default_model.compile_from_config(trial.model.get_compile_config())
+                model.compile_from_config(trial.model.get_compile_config())
             except Exception as error:  # noqa: BLE001 - keep the build's own compile
                 warnings.warn(
-                    "Could not copy the tuner's compile arguments to the default arm "
+                    f"Could not copy the tuner's compile arguments to the {twin} arm "
                     f"({type(error).__name__}: {error}); it trains as its build compiled it.",
                     stacklevel=3,
                 )
         if trial.reloaded_from is not None and context is not None:
-            path = os.path.join(context.tuner.get_trial_dir(trial.reloaded_from), DEFAULT_ARM_WEIGHTS)
+            path = os.path.join(context.tuner.get_trial_dir(trial.reloaded_from), _twin_weights(twin))
             if os.path.exists(path):
-                default_model.load_weights(path)
-            else:
-                warnings.warn(
-                    f"Trial {context.trial_id} continues trial {trial.reloaded_from}, but that trial "
-                    f"saved no default-arm weights ({path}); the default arm starts afresh.",
-                    stacklevel=3,
-                )
-        return default_model
+                model.load_weights(path)
+                return model, self._reloaded_fields(trial, twin)
+            warnings.warn(
+                f"Trial {context.trial_id} continues trial {trial.reloaded_from}, but that trial "
+                f"saved no {twin}-arm weights ({path}); the {twin} arm starts afresh.",
+                stacklevel=3,
+            )
+        return model, self._initialize(model, trial.seed, trial.batch_size, twin, trial.data_batch())
 
     def _train_arm(self, trial, model, callbacks):
         monitor = DivergenceCallback()
@@ -294,6 +314,16 @@ class _Trial:
         self.seed, self.context, self.reloaded_from = seed, context, reloaded_from
         self.batch_size = kwargs.get("batch_size") or KERAS_DEFAULT_BATCH
 
+    def data_batch(self):
+        """The first ``batch_size`` training inputs (for "lsuv"), or None when ``x`` is not an array."""
+        x = self.args[0] if self.args else self.kwargs.get("x")
+        if x is None or not hasattr(x, "__getitem__") or isinstance(x, str):
+            return None
+        try:
+            return arms.data_batch(x, self.batch_size)
+        except (TypeError, KeyError, IndexError):  # a dataset or generator: no batch to slice
+            return None
+
 
 class _BuildFunction(keras_tuner.HyperModel):
     """A build function as a HyperModel (picklable when the function is)."""
@@ -304,6 +334,24 @@ class _BuildFunction(keras_tuner.HyperModel):
 
     def build(self, hp):
         return self.build_fn(hp)
+
+
+def _arms_of(init, chosen):
+    """The arms a wrapper trains per trial, the tuner's first."""
+    if chosen is None:
+        return ("autoinit", "default") if init == "compare" else (init,)
+    if init != "autoinit":
+        raise ValueError(f"Pass either `init` or `arms`, not both. Received: init={init!r}, arms={chosen!r}")
+    chosen = [chosen] if isinstance(chosen, str) else list(chosen)
+    unknown = [arm for arm in chosen if arm not in arms.ARMS]
+    if not chosen or unknown or len(set(chosen)) != len(chosen):
+        raise ValueError(f"`arms` must be distinct names from {list(arms.ARMS)}. Received: arms={chosen!r}")
+    return tuple(chosen)
+
+
+def _twin_weights(arm):
+    """Where a twin arm's best weights go in its trial directory (for Hyperband)."""
+    return DEFAULT_ARM_WEIGHTS if arm == "default" else f"{arm}_arm.weights.h5"
 
 
 def _stamp(model, attribute, value):
