@@ -27,11 +27,13 @@ test: $(STAMP)
 	KERAS_BACKEND=jax $(PY) -m pytest tests/core tests/e2e
 	KERAS_BACKEND=torch $(PY) -m pytest tests/core tests/e2e
 
-# Everything make test runs, then the slow checks (tests marked slow, 10,000-example
-# fuzzing, the fault injections of make mutants).
+# Everything make test runs, then the slow checks: tests marked slow, fuzzing at
+# CHECK_FUZZ_EXAMPLES (2,000: about half an hour on 2 cores; `make fuzz` runs 10,000),
+# and the fault injections of make mutants.
+CHECK_FUZZ_EXAMPLES ?= 2000
 check: test
 	$(PY) -m pytest -m slow
-	$(MAKE) fuzz
+	$(MAKE) fuzz FUZZ_EXAMPLES=$(CHECK_FUZZ_EXAMPLES)
 	$(MAKE) mutants
 
 # The property test at FUZZ_EXAMPLES random architectures (make test runs 200);
