@@ -120,7 +120,7 @@ class MaximumEstimator(LayerOutputDistributionEstimator):
     method = "exact (2 inputs)"
 
     def estimate(self, means_in, vars_in):
-        from autoinit_nas.estimators.ops import maximum_moments
+        from autoinit_nas.estimators.ops_arithmetic import maximum_moments
 
         minimum = isinstance(self.layer, keras.layers.Minimum)
         mean, var = means_in[0], vars_in[0]

@@ -12,8 +12,8 @@ Families:
   evaluated on the quadrature nodes, so any constants and options it carries
   are honoured; piecewise-linear ones (relu, relu6, leaky_relu, clip, abs,
   hard_*) use the exact closed form;
-* arithmetic of two independent tensors (add, subtract, multiply, maximum,
-  minimum): closed forms;
+* arithmetic of two tensors, or of a tensor and a constant (add, subtract,
+  multiply, divide, maximum, minimum): closed forms, in ``ops_arithmetic``;
 * matmul / einsum / dot / tensordot of two independent tensors: sums of K
   products, K the contracted size;
 * reductions (sum, mean, max, min over axes) of independent elements;
@@ -21,6 +21,7 @@ Families:
   concatenate / stack: mixtures; softmax-like ops: Monte Carlo.
 """
 
+import hashlib
 import math
 
 import keras
@@ -144,13 +145,34 @@ def _single_tensor_function(node):
     return function
 
 
+def _constant_array(value):
+    """``value`` as a float64 array when it is a constant operand, else None.
+
+    Numbers, numpy arrays, and (inside traced custom layers) backend tensors
+    and variables computed without the inputs, such as sinusoidal codes.
+    """
+    if isinstance(value, (bool, keras.KerasTensor)):
+        return None
+    if isinstance(value, (int, float, np.ndarray, np.number)):
+        return np.asarray(value, dtype=float)
+    if isinstance(value, keras.Variable):
+        value = value.value  # converting the variable itself warns
+    if keras.ops.is_tensor(value):
+        return np.asarray(keras.ops.convert_to_numpy(value), dtype=float)
+    return None
+
+
 def _constants(node):
-    """Numeric (non-symbolic) positional arguments of the node."""
-    found = []
-    for value in node.arguments.args:
-        if isinstance(value, (int, float, np.ndarray)) and not isinstance(value, bool):
-            found.append(np.asarray(value, dtype=float))
-    return found
+    """Numeric (non-symbolic) positional arguments of the node, as float64 arrays."""
+    found = (_constant_array(value) for value in node.arguments.args)
+    return [array for array in found if array is not None]
+
+
+def _constant_key(array):
+    # Small constants by value (readable); tensor-shaped ones by a digest.
+    if array.size <= 16:
+        return repr(array.tolist())
+    return f"{array.shape}:{hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()}"
 
 
 class OpEstimator(LayerOutputDistributionEstimator):
@@ -161,7 +183,7 @@ class OpEstimator(LayerOutputDistributionEstimator):
         attributes = tuple(
             sorted((k, repr(v)) for k, v in vars(op).items() if not k.startswith("_") and k != "name")
         )
-        constants = tuple(repr(c.tolist()) for c in _constants(self.node))
+        constants = tuple(_constant_key(c) for c in _constants(self.node))
         return (type(op).__name__, attributes, constants)
 
 
@@ -197,10 +219,6 @@ class ElementwiseOpEstimator(OpEstimator):
                 kinks.add(float(op.max_value))
             pieces = self.memoized("pieces", self.signature(), (), lambda: affine_pieces(function, sorted(kinks)))
             return gaussian.piecewise_linear_moments(mean, var, pieces)
-        if isinstance(op, (knp.Maximum, knp.Minimum)):
-            kinks = sorted({float(c) for c in np.concatenate([c.ravel() for c in _constants(self.node)])})
-            pieces = self.memoized("pieces", self.signature(), (), lambda: affine_pieces(function, kinks))
-            return gaussian.piecewise_linear_moments(mean, var, pieces)
         kinks = list(_KINKS.get(type(op), (0.0,)))
         if isinstance(op, knp.Clip):
             kinks += [float(op.x_min), float(op.x_max)]
@@ -217,98 +235,6 @@ class ElementwiseOpEstimator(OpEstimator):
             )
         return first, var_out
 
-
-class AffineConstantEstimator(OpEstimator):
-    """x + c, x - c, c - x, x * c, x / c with a constant c (scalar or array).
-
-    With C the constant's values spread over the output elements (each equally
-    often): E[x + c] = m + mean(C), Var = v + var(C); E[x c] = m mean(C),
-    E[(x c)^2] = E[x^2] mean(C^2); division by c is multiplication by 1/c.
-    """
-
-    method = "exact"
-
-    def estimate(self, means_in, vars_in):
-        mean, var = means_in[0], vars_in[0]
-        op = self.node.operation
-        args = self.node.arguments.args
-        constant = _constants(self.node)[0].ravel()
-        tensor_first = isinstance(args[0], keras.KerasTensor)
-        if isinstance(op, (knp.Add, knp.Subtract)):
-            sign = -1.0 if isinstance(op, knp.Subtract) and tensor_first else 1.0
-            flip = -1.0 if isinstance(op, knp.Subtract) and not tensor_first else 1.0
-            c_mean, c_var = float(constant.mean()), float(constant.var())
-            return flip * mean + sign * c_mean, var + c_var
-        if isinstance(op, (knp.Divide, knp.TrueDivide)):
-            if not tensor_first:
-                return ElementwiseOpEstimator.estimate(self, means_in, vars_in)
-            constant = 1.0 / constant
-        first = mean * float(constant.mean())
-        second = gaussian.second_moment(mean, var) * float(np.mean(constant**2))
-        return first, gaussian.variance_from_moments(first, second)
-
-
-class BinaryOpEstimator(OpEstimator):
-    """Arithmetic of two independent tensors.
-
-    add: (m1 + m2, v1 + v2); subtract: (m1 - m2, v1 + v2); multiply:
-    E = m1 m2, E[y^2] = E[x1^2] E[x2^2]; maximum/minimum of independent
-    Gaussians: Clark's formulas with theta = sqrt(v1 + v2), a = (m1 - m2)/theta:
-    E[max] = m1 Phi(a) + m2 Phi(-a) + theta phi(a),
-    E[max^2] = (v1 + m1^2) Phi(a) + (v2 + m2^2) Phi(-a) + (m1 + m2) theta phi(a).
-    """
-
-    method = "exact"
-
-    def estimate(self, means_in, vars_in):
-        (m1, m2), (v1, v2) = means_in[:2], vars_in[:2]
-        op = self.node.operation
-        if isinstance(op, knp.Add):
-            return m1 + m2, v1 + v2
-        if isinstance(op, knp.Subtract):
-            return m1 - m2, v1 + v2
-        if isinstance(op, knp.Multiply):
-            first = m1 * m2
-            second = gaussian.second_moment(m1, v1) * gaussian.second_moment(m2, v2)
-            return first, gaussian.variance_from_moments(first, second)
-        return maximum_moments(m1, v1, m2, v2, minimum=isinstance(op, knp.Minimum))
-
-
-def maximum_moments(m1, v1, m2, v2, minimum=False):
-    """Moments of max(X1, X2) (or min) for independent Gaussians (Clark, 1961)."""
-    if minimum:
-        first, var = maximum_moments(-m1, v1, -m2, v2)
-        return -first, var
-    theta = math.sqrt(max(v1 + v2, 0.0))
-    if theta == 0.0:
-        return max(m1, m2), 0.0
-    a = (m1 - m2) / theta
-    cdf, cdf_neg, pdf = float(gaussian.normal_cdf(a)), float(gaussian.normal_cdf(-a)), float(gaussian.normal_pdf(a))
-    first = m1 * cdf + m2 * cdf_neg + theta * pdf
-    second = (v1 + m1 * m1) * cdf + (v2 + m2 * m2) * cdf_neg + (m1 + m2) * theta * pdf
-    return first, gaussian.variance_from_moments(first, second)
-
-
-class ArithmeticOpEstimator(OpEstimator):
-    """add / subtract / multiply / divide / maximum / minimum nodes.
-
-    Two tensors: ``BinaryOpEstimator``. A tensor and a constant: the affine
-    closed form of ``AffineConstantEstimator``, except maximum/minimum with a
-    constant, which are piecewise linear (``ElementwiseOpEstimator``).
-    """
-
-    method = "exact"
-
-    def estimate(self, means_in, vars_in):
-        if len(self.node.input_tensors) >= 2:
-            return BinaryOpEstimator.estimate(self, means_in, vars_in)
-        if isinstance(self.node.operation, (knp.Maximum, knp.Minimum)) or not _constants(self.node):
-            return ElementwiseOpEstimator.estimate(self, means_in, vars_in)
-        return AffineConstantEstimator.estimate(self, means_in, vars_in)
-
-
-register(knp.Add, knp.Subtract, knp.Multiply, knp.TrueDivide, knp.Divide,
-         knp.Maximum, knp.Minimum)(ArithmeticOpEstimator)
 
 register(*(tuple(_PIECEWISE) + _SMOOTH))(ElementwiseOpEstimator)
 if _RELU_OP is not None:

@@ -264,12 +264,18 @@ class SinePositionEncoding(keras.layers.Layer):
         return x + keras.ops.concatenate([keras.ops.sin(angles), keras.ops.cos(angles)], axis=-1)
 
 
+def sine_codes(length=32, dim=16):
+    positions = np.arange(length)[:, None]
+    angles = positions / np.power(10000.0, 2.0 * np.arange(dim // 2)[None, :] / dim)
+    return np.concatenate([np.sin(angles), np.cos(angles)], axis=-1)
+
+
 @pytest.mark.parametrize("propagation", ["probe", "scalar"])
-def test_a_layer_whose_inside_cannot_be_estimated_is_handled_whole(propagation):
-    """The probe runs the constant operand as it is; the scalar estimator of
-    ``x + constant`` cannot take a tensor-shaped constant, so under scalar
-    the layer falls back to what it was before opening: one layer without
-    an estimator (passed through), with a warning naming the inner failure.
+def test_a_layer_adding_tensor_shaped_constants_is_opened(propagation):
+    """``x + codes``: the ops estimator takes the codes' own mean and
+    variance (spread over the positions, independent of x), so the layer
+    opens under scalar too, and its estimate is the projection's plus the
+    codes' moments. The probe runs the codes as they are.
     """
     inputs = keras.Input((32, 16))
     hidden = SinePositionEncoding(name="sine")(keras.layers.Dense(16, name="proj")(inputs))
@@ -279,16 +285,60 @@ def test_a_layer_whose_inside_cannot_be_estimated_is_handled_whole(propagation):
         _, estimates = AutoInit(weight_init_config={"seed": 0}, propagation=propagation).initialize_model(
             model, return_estimates=True
         )
-    found = [str(w.message) for w in caught if getattr(w.message, "cause", None) == "unopened"]
-    if propagation == "probe":
-        assert found == [] and any(key.startswith("sine/add") for key in estimates)
-        # Unit-variance projection plus codes of variance 1/2 averaged over
-        # positions and channels: the measured sum is above 1.
-        assert estimates["sine"][1] > 1.2
+    assert [w for w in caught if getattr(w.message, "cause", None) in ("unopened", "unsupported")] == []
+    assert any(key.startswith("sine/add") for key in estimates), sorted(estimates)
+    codes = sine_codes()
+    if propagation == "scalar":
+        expected = (estimates["proj"][0] + codes.mean(), estimates["proj"][1] + codes.var())
+        assert estimates["sine"] == pytest.approx(expected, rel=1e-5)
     else:
-        assert len(found) == 1 and "inside it could not be estimated" in found[0] and "for layer 'sine/add" in found[0]
-        assert not any(key.startswith("sine/") for key in estimates)
-        assert estimates["sine"] == estimates["proj"]
+        # Unit-variance projection plus codes of variance about 1/2: above 1.
+        assert estimates["sine"][1] > 1.2
+
+
+class Doubling(keras.layers.Layer):
+    """A user layer with a registered estimator that cannot estimate it."""
+
+    def call(self, x):
+        return 2.0 * x
+
+
+class Failing(LayerOutputDistributionEstimator):
+    def estimate(self, means_in, vars_in):
+        raise ValueError("no rule for this input")
+
+
+class Holder(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.proj_in = keras.layers.Dense(16, name="proj_in")
+        self.doubling = Doubling(name="doubling")
+
+    def call(self, x):
+        return self.doubling(self.proj_in(x))
+
+
+@pytest.mark.parametrize("propagation", ["probe", "scalar"])
+def test_a_layer_whose_inside_cannot_be_estimated_is_handled_whole(propagation):
+    """An estimator inside the opened layer fails: the layer falls back to
+    what it was before opening, one layer without an estimator (passed
+    through under scalar, measured under the probe), with a warning naming
+    the inner failure.
+    """
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, keras.layers.Dense(4, name="head")(Holder(name="holder")(inputs)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        autoinit = AutoInit(weight_init_config={"seed": 0}, propagation=propagation, input_data_var=3.0,
+                            custom_distribution_estimators={Doubling: Failing})
+        _, estimates = autoinit.initialize_model(model, return_estimates=True)
+    found = [str(w.message) for w in caught if getattr(w.message, "cause", None) == "unopened"]
+    assert autoinit.propagation_used == propagation
+    assert len(found) == 1 and "inside it could not be estimated" in found[0], found
+    assert "no rule for this input" in found[0] and "for layer 'holder/doubling'" in found[0]
+    assert not any(key.startswith("holder/") for key in estimates)
+    if propagation == "scalar":
+        assert estimates["holder"] == (0.0, 3.0)
 
 
 class SplitHeads(keras.layers.Layer):

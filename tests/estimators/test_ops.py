@@ -115,3 +115,77 @@ def test_matmul_with_a_constant_uses_its_values():
     # that are part of the measured spread, as the estimate assumes.
     assert abs(values.mean() - mean_pred) <= 4 * math.sqrt(var_pred / 128)
     assert abs(values.var() / var_pred - 1) <= 4 * math.sqrt(2 / 128)
+
+
+# Tensor-shaped constants (what a traced custom layer computes without its
+# inputs, e.g. sinusoidal position codes) and image patches.
+
+
+def sinusoid_codes(length=16, width=64, offset=0.0):
+    positions = np.arange(length)[:, None]
+    angles = positions / np.power(10000.0, 2.0 * np.arange(width // 2)[None, :] / width)
+    return ops.convert_to_tensor((offset + np.concatenate([np.sin(angles), np.cos(angles)], -1)).astype("float32"))
+
+
+CONSTANT_CASES = {
+    "x_plus_codes": lambda x: x + sinusoid_codes(),
+    "codes_minus_x": lambda x: sinusoid_codes() - x,
+    "x_times_codes": lambda x: x * sinusoid_codes(),
+    "codes_times_x": lambda x: sinusoid_codes() * x,
+    "x_over_codes": lambda x: x / sinusoid_codes(offset=2.0),
+    "maximum_codes": lambda x: ops.maximum(x, sinusoid_codes()),
+    "codes_minimum": lambda x: ops.minimum(sinusoid_codes(), x),
+    "matmul_codes": lambda x: ops.matmul(x, ops.transpose(sinusoid_codes(length=32))),
+    "patches_valid": lambda x: ops.image.extract_patches(x, size=4),
+    "patches_same_overlapping": lambda x: ops.image.extract_patches(x, size=3, strides=2, padding="same"),
+}
+
+
+def _scalar_estimate_and_values(build, shape, mean=MEANS[0], var=VARS[0]):
+    import warnings
+
+    x = keras.Input(shape)
+    model = keras.Model(x, build(x))
+    operation = model.outputs[0]._keras_history.operation
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an op without an estimator warns
+        _, estimates = AutoInit(
+            propagation="scalar", input_data_mean=mean, input_data_var=var
+        ).initialize_model(model, return_estimates=True)
+    rng = np.random.default_rng(0)
+    batch = (mean + math.sqrt(var) * rng.standard_normal((2000,) + shape)).astype("float32")
+    return estimates[operation.name], np.asarray(model(batch), dtype=float)
+
+
+@pytest.mark.parametrize("name", sorted(CONSTANT_CASES))
+def test_ops_with_a_tensor_shaped_constant_or_patches_match_monte_carlo(name):
+    """The constant's values are spread over the positions: an operand with
+    their mean and variance, independent of x (patches: a mixture with the
+    padding's zeros). Each sample's summary is independent of the others."""
+    shape = (16, 16, 4) if name.startswith("patches") else (16, 64)
+    (mean_pred, var_pred), values = _scalar_estimate_and_values(CONSTANT_CASES[name], shape)
+    per_sample = values.reshape(values.shape[0], -1)
+    mean_se = mean_standard_error(per_sample.mean(axis=1))
+    var_se = mean_standard_error(((per_sample - per_sample.mean()) ** 2).mean(axis=1))
+    assert abs(values.mean() - mean_pred) <= 4 * mean_se + 1e-9, (values.mean(), mean_pred)
+    assert abs(values.var() - var_pred) <= 4 * var_se + 1e-9, (values.var(), var_pred)
+
+
+def test_same_padded_patches_hold_the_padding_zeros():
+    """9x9 images, 3x3 patches every 2 pixels: 5 windows per axis, the first
+    and the last one pixel past the edges, so 13 of an axis's 15 taps are
+    pixels: the mean scales by (13/15)^2, the rest of the values are zeros."""
+    (mean_pred, _), values = _scalar_estimate_and_values(
+        lambda x: ops.image.extract_patches(x, size=3, strides=2, padding="same"), (9, 9, 2), mean=1.0
+    )
+    assert values.shape[1:] == (5, 5, 18)
+    assert mean_pred == pytest.approx((13 / 15) ** 2)
+    assert np.mean(values == 0.0) == pytest.approx(1 - (13 / 15) ** 2, abs=1e-9)
+
+
+def test_the_registry_loads_the_arithmetic_and_image_op_modules():
+    from autoinit_nas.estimators.registry import builtin_estimators
+
+    names = {cls.__name__: est.__name__ for cls, est in builtin_estimators().items()}
+    assert names["ExtractPatches"] == "ExtractPatchesEstimator"
+    assert names["Add"] == names["Maximum"] == "ArithmeticOpEstimator"
