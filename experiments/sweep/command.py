@@ -11,7 +11,7 @@ import sys
 from autoinit_nas.arguments import positive_int
 from autoinit_nas.engines.errors import SweepError
 from autoinit_nas.engines.keras_tuner.sweep import TUNERS
-from autoinit_nas.trials.arms import INIT_MODES
+from autoinit_nas.trials.arms import ARMS, INIT_MODES
 from experiments import configs, datasets, report
 from experiments.sweep.engines import ENGINES
 from experiments.sweep.runner import run_sweep
@@ -39,6 +39,8 @@ def add_arguments(parser):
     parser.add_argument("--trials", type=positive_int, metavar="N", help="candidates in total (default 10)")
     parser.add_argument("--epochs", type=positive_int, metavar="E", help="epochs per candidate (default 2)")
     parser.add_argument("--init", choices=INIT_MODES, help="init arm(s) (default compare)")
+    parser.add_argument("--arms", type=_arm_list, metavar="a,b,...",
+                        help=f"several init arms per candidate, from one seed (overrides --init): {', '.join(ARMS)}")
     parser.add_argument("--out", metavar="DIR", help="sweep directory (default out/<config> or out/sweep)")
     parser.add_argument("--seed", type=int, metavar="S", help="search, trial and split seed (default 0)")
     parser.add_argument("--batch-size", type=positive_int, metavar="B", help="batch size (default 64)")
@@ -56,13 +58,22 @@ def add_arguments(parser):
     parser.add_argument("--overwrite", action="store_true", help="delete what --out holds instead of resuming")
 
 
+def _arm_list(text):
+    values = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [value for value in values if value not in ARMS]
+    if not values or unknown:
+        raise argparse.ArgumentTypeError(f"expected arms among {', '.join(ARMS)} separated by commas, "
+                                         f"received {text!r}")
+    return values
+
+
 def spec_from_args(args):
     """A ``SweepSpec`` from parsed ``sweep`` arguments (config first, flags over it)."""
     flags = {
         "space": args.space, "data": args.data, "engine": args.engine, "trials": args.trials,
         "epochs": args.epochs, "init": args.init, "out": args.out, "seed": args.seed,
         "batch_size": args.batch_size, "objective": args.objective, "limit": args.limit,
-        "tuner": args.tuner, "address": args.address, "propagation": args.propagation,
+        "tuner": args.tuner, "address": args.address, "propagation": args.propagation, "arms": args.arms,
     }
     overrides = {}
     for item in args.hp:

@@ -4,6 +4,7 @@ import dataclasses
 import math
 
 from autoinit_nas.engines.errors import SweepError
+from autoinit_nas.trials.arms import ARMS
 
 # Stop a sweep after this many trials in a row raised an error (divergence does not count).
 MAX_CONSECUTIVE_ERRORS = 3
@@ -67,7 +68,7 @@ class TrialReport:
         values, diverged = {}, {}
         executions = record.get("executions") or []
         arms = executions[-1].get("arms", {}) if executions else {}
-        for arm in ("autoinit", "default"):
+        for arm in sorted(arms, key=lambda name: ARMS.index(name) if name in ARMS else len(ARMS)):
             if arm in arms:
                 values[arm] = (arms[arm].get("metrics") or {}).get(spec.objective)
                 diverged[arm] = bool(arms[arm].get("diverged"))
@@ -95,7 +96,7 @@ def format_report(report, position, total, spec):
     parts = [f"[{position:>{width}}/{total}] trial {report.trial_id}", f"{report.status:<9}"]
     if report.status == "error" and not report.values:
         parts.append(f"error: {report.error}")
-    for arm in ("autoinit", "default"):
+    for arm in report.values:
         if arm in report.values:
             parts.append(f"{arm} {_number(report.values[arm])}" + (" (diverged)" if report.diverged.get(arm) else ""))
     for arm, value in report.twins.items():

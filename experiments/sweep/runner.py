@@ -98,7 +98,8 @@ def _load(spec):
 
 
 def _opening_line(spec, dataset):
-    arms = {"compare": "AutoInit vs default", "autoinit": "AutoInit", "default": "default init"}[spec.init]
+    named = {"compare": "AutoInit vs default", "autoinit": "AutoInit", "default": "default init"}
+    arms = " vs ".join(spec.arms) if spec.arms else named.get(spec.init, f"{spec.init} init")
     return (
         f"sweep {spec.space} on {dataset.summary()}\n"
         f"  {spec.engine}, {spec.trials} candidates x {spec.epochs} epochs, {arms}, objective {spec.objective} "

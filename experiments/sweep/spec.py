@@ -7,14 +7,14 @@ import search_spaces
 from autoinit_nas import AutoInit
 from autoinit_nas.engines.keras_tuner.space import check_hyperparameter
 from autoinit_nas.engines.keras_tuner.sweep import TUNERS
-from autoinit_nas.trials.arms import INIT_MODES
+from autoinit_nas.trials.arms import ARMS, INIT_MODES
 from experiments import configs, datasets
 from experiments.sweep.engines import ENGINES
 
 PROPAGATIONS = ("probe", "scalar")
 # Sweep settings that must match to resume a sweep (trials may grow).
 IDENTITY = ("space", "data", "engine", "init", "seed", "epochs", "batch_size", "objective", "limit",
-            "hyperparameters", "space_options", "tuner", "propagation")
+            "hyperparameters", "space_options", "tuner", "propagation", "arms")
 
 
 @dataclasses.dataclass
@@ -27,7 +27,10 @@ class SweepSpec:
         engine: "keras-tuner" or "ray" (see ``engines()``).
         trials: candidates to train in total (a resumed sweep runs the missing ones).
         epochs: training epochs per candidate (and per arm).
-        init: "autoinit", "default" or "compare" (both arms per candidate).
+        init: "autoinit", "default" or "compare" (both arms per candidate),
+            or any one arm of ``autoinit_nas.trials.arms.ARMS``.
+        arms: several arms per candidate, each from the same seed (overrides
+            ``init``; the first is the one keras-tuner's objective follows).
         out: the sweep's directory.
         seed: seeds the search, every trial (via the trial's hyperparameters) and the data split.
         batch_size: training batch size.
@@ -60,6 +63,7 @@ class SweepSpec:
     tuner: str = "random"
     address: str = None
     propagation: str = "probe"
+    arms: list = None
     config: str = None
     description: str = ""
 
@@ -101,6 +105,10 @@ class SweepSpec:
             )
         if self.init not in INIT_MODES:
             raise ValueError(f"`init` must be one of {INIT_MODES}. Received: init={self.init!r}")
+        if self.arms is not None:
+            chosen = list(self.arms)
+            if not chosen or len(set(chosen)) != len(chosen) or any(arm not in ARMS for arm in chosen):
+                raise ValueError(f"`arms` must be distinct names from {list(ARMS)}. Received: arms={self.arms!r}")
         if self.propagation not in PROPAGATIONS:
             raise ValueError(f"`propagation` must be one of {PROPAGATIONS}. Received: propagation={self.propagation!r}")
         if self.tuner not in TUNERS:
@@ -116,6 +124,13 @@ class SweepSpec:
         for name, value in self.hyperparameters.items():
             check_hyperparameter(name, value)
         return self
+
+    @property
+    def arm_list(self):
+        """The arms every candidate trains under: ``arms``, else what ``init`` names ("compare": both)."""
+        if self.arms:
+            return tuple(self.arms)
+        return ("autoinit", "default") if self.init == "compare" else (self.init,)
 
     def identity(self):
         """The fields that must match for a rerun on the same ``out`` to resume this sweep."""

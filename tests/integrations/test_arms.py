@@ -63,3 +63,26 @@ def test_prepare_model_applies_any_arm_and_lsuv_needs_data():
     prepare_model(model, arm="lsuv", data=batch)
     kernel = keras.ops.convert_to_numpy(model.layers[1].kernel)
     assert abs(float(np.var(batch @ kernel)) - 1.0) < 0.1
+
+
+def test_sweep_command_takes_arms_and_the_ray_engine_trains_each(tmp_path, ray_session):
+    import argparse
+
+    from experiments.sweep import run_sweep
+    from experiments.sweep.command import add_arguments, spec_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--space", "mlp", "--data", "wine", "--engine", "ray", "--trials", "1", "--epochs", "1",
+                              "--arms", "lecun,lsuv", "--hp", "depth=1", "--hp", "units=8",
+                              "--out", str(tmp_path / "sweep")])
+    spec = spec_from_args(args)
+    assert spec.arms == ["lecun", "lsuv"] and spec.arm_list == ("lecun", "lsuv")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--arms", "he,glorot"])
+    run_sweep(spec, progress=lambda line: None)
+    found = records.read_records(str(tmp_path / "sweep"))
+    assert sorted(record["init"] for record in found) == ["lecun", "lsuv"]
+    for record in found:
+        (fields,) = record["executions"][-1]["arms"].values()
+        assert fields["initialized"] and fields["epochs"] == 1

@@ -50,8 +50,9 @@ def _open_tuner(context):
     spec = context.spec
     base = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization}[spec.tuner]
     tuner_class = type(f"Progress{base.__name__}", (_ProgressMixin, base), {})
-    hypermodel = AutoInitHyperModel(context.build, init=spec.init, seed=spec.seed,
-                                    autoinit=getattr(context, "autoinit", None))
+    arms = getattr(spec, "arms", None)
+    hypermodel = AutoInitHyperModel(context.build, init="autoinit" if arms else spec.init, seed=spec.seed,
+                                    autoinit=getattr(context, "autoinit", None), arms=arms)
     with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
         tuner = tuner_class(
             hypermodel,

@@ -15,6 +15,7 @@ from autoinit_nas.engines.ray.callback import RayReportCallback
 from autoinit_nas.engines.ray.space import build_from_config, paired_search, param_space_from_space
 from autoinit_nas.engines.ray.trainable import prepare_model, with_autoinit
 from autoinit_nas.trials import records
+from autoinit_nas.trials.arms import data_batch
 
 
 class RayEngine:
@@ -55,7 +56,8 @@ class _RaySweep:
     def __init__(self, context):
         self.context = context
         spec = context.spec
-        self.arms = ("autoinit", "default") if spec.init == "compare" else (spec.init,)
+        chosen = getattr(spec, "arms", None)
+        self.arms = tuple(chosen) if chosen else (("autoinit", "default") if spec.init == "compare" else (spec.init,))
         context.total = spec.trials * len(self.arms)
         self.parts_path = os.path.join(context.store, _PARTS_FILE)
         self.pairs = {}  # candidate key -> {arm: objective value}
@@ -223,5 +225,5 @@ def _ray_train(config, build, data, fit, hyperparameters):
     """The function each Ray trial runs: build the config's candidate, apply its arm, train, report."""
     (x, y), validation = data
     model = prepare_model(build_from_config(build, config, hyperparameters), config,
-                          batch_size=fit.get("batch_size"))
+                          batch_size=fit.get("batch_size"), data=data_batch(x, fit.get("batch_size") or 32))
     model.fit(x, y, validation_data=validation, verbose=0, callbacks=[RayReportCallback()], **fit)
