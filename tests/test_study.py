@@ -108,3 +108,36 @@ def test_a_killed_study_resumes_without_retraining_finished_candidates(tmp_path)
     assert len(resumed) == 6
     for candidate, stamp in stamps.items():
         assert resumed[candidate]["updated_at"] == stamp
+
+
+def _record(candidate, histories, diverged=()):
+    arms = {arm: {"history": {"val_accuracy": series}, "diverged": arm in diverged, "init_seconds": 0.1,
+                  "train_seconds": 1.0, "epochs": len(series)} for arm, series in histories.items()}
+    values = {"blocks": 1, "block_0_layers": 2, "block_0_activation": "relu", "block_0_normalization": "none"}
+    return {"hyperparameters": {"candidate": {"candidate": candidate, "space": "s", "dataset": "d",
+                                              "num_classes": 4, "values": values}},
+            "executions": [{"arms": arms}], "status": "diverged" if diverged else "completed"}
+
+
+def test_long_table_scores_a_diverged_run_at_chance_after_it_stopped():
+    from experiments.study.table import long_table
+
+    finished = {"s/d/0": _record("s/d/0", {"he": [0.5, 0.7, 0.8], "autoinit": [0.6, None]}, diverged=["autoinit"])}
+    table = long_table(finished, ["he", "autoinit"], epochs=3)
+    scores = table.pivot(index="epoch", columns="arm", values="score")
+    assert scores["he"].tolist() == [0.5, 0.7, 0.8]
+    assert scores["autoinit"].tolist() == [0.6, 0.25, 0.25]  # 4 classes: chance is 1/4
+    assert table.groupby("arm")["diverged"].all().to_dict() == {"autoinit": True, "he": False}
+    assert set(table["depth_bucket"]) == {"1-3"} and set(table["normalization"]) == {"none"}
+
+
+def test_flags_override_the_study_config_and_bad_arms_are_named():
+    spec = load_spec("study-quick", space="heterogeneous-normalized", data="digits", arms=["he", "autoinit"],
+                     candidates=2, epochs=3, budgets=[1, 2])
+    assert [entry["name"] for entry in spec.spaces] == ["heterogeneous-normalized"]
+    assert [entry["name"] for entry in spec.datasets] == ["digits"]
+    assert (spec.arms, spec.candidates, spec.epochs, spec.budgets, spec.runs) == (["he", "autoinit"], 2, 3, [1, 2], 4)
+    with pytest.raises(ValueError, match=r"Received: arms=\['he', 'glorot'\]"):
+        load_spec("study-quick", arms=["he", "glorot"])
+    with pytest.raises(ValueError, match="budgets"):
+        load_spec("study-quick", epochs=2, budgets=[4])
