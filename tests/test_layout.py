@@ -16,7 +16,7 @@ PACKAGES = ("autoinit_nas", "experiments", "search_spaces")
 MAX_LINES = 500
 # Modules still over the limit while other work splits them; an entry must go once its module
 # is under the limit (the test fails until it does).
-OVERSIZED = {"autoinit_nas.core.probe", "experiments.benchmarks.fidelity"}
+OVERSIZED = {"experiments.benchmarks.fidelity"}
 # Floors, bottom to top: a module imports only from its own floor or lower ones.
 FLOORS = (
     ("autoinit_nas.maths",),

@@ -228,124 +228,65 @@ class AutoInit:
         return list(zip(means, variances))
 
     def _initialize(self, model, probe_batch):
-        estimators = {}
-        diagnostics = Diagnostics()
-        self.unsupported_layers = []
-        unsupported = {}  # class name -> first layer name; warned once the propagation is known
-        custom_classes = set(self.custom_distribution_estimators.values())
-        unopened = {}  # id(layer) -> its warning, issued for the propagation that ran
+        """Initialize graph model ``model`` in one walk; returns {entry name: (mean, var)}.
 
-        def expand(layer):
-            # A custom layer is opened only when nothing is registered for it.
-            return self.registry.lookup(type(layer)) is None
+        The walk (``graph.walk``) visits every call node from the inputs to
+        the outputs, each after the nodes it reads; it descends into nested
+        models, traced subclassed models, and custom layers that have no
+        estimator (``_Call.expand``), keying what it finds "outer/inner". At
+        each node the layer's estimator (looked up along its class's MRO,
+        the user's first; a pass-through for a layer without one) takes the
+        moments of the node's inputs and gives those of its outputs, and a
+        weighted layer's estimator plans each weight's variance so that its
+        output has variance ``signal_variance``.
 
-        def warn_unopened(operation, key):
-            reason = graph.unopened_reason(operation)
-            if reason is not None and id(operation) not in unopened:
-                unopened[id(operation)] = AutoInitWarning(
-                    f"AutoInit could not open custom layer '{key}' ({type(operation).__name__}): "
-                    f"{reason}. It is handled whole, as a layer without an estimator.",
-                    cause="unopened", layers=(key,),
-                )
+        Under probe propagation (the default) the walk carries a batch of
+        synthetic noise instead (``probe.ProbePropagation``): each layer's
+        weights are drawn as the probe reaches it and rescaled for the
+        variance measured there, and the estimates are the probe's
+        measurements. A model the probe cannot run falls back to scalar with
+        a warning, and nothing the failed attempt noted survives. Under
+        scalar propagation one (mean, var) flows per tensor and the planned
+        weights are drawn after the walk, each from its own seed.
 
-        def emit_unopened():
-            for warning in unopened.values():
-                warnings.warn(warning, stacklevel=4)  # emit_unopened, _initialize, initialize_model
-
-        def estimator_for(node, key):
-            operation = node.operation
-            estimator = estimators.get(id(operation))
-            if estimator is None:
-                estimator_class = self.registry.lookup(type(operation))
-                if estimator_class is None:
-                    estimator_class = PassThroughEstimator
-                    self.unsupported_layers.append(key)
-                    warn_unopened(operation, key)
-                    unsupported.setdefault(type(operation).__name__, operation.name)
-                estimator = estimator_class(operation, self.weight_init_config, self.signal_variance)
-                estimator.cache = self.cache
-                estimator.registry = self.registry
-                estimator.diagnostics = diagnostics
-                estimators[id(operation)] = estimator
-            estimator.node = node
-            estimator.input_tensors = graph.signal_tensors(node)
-            estimator.input_shapes = [tuple(tensor.shape) for tensor in estimator.input_tensors]
-            estimator.output_shapes = [tuple(tensor.shape) for tensor in node.outputs]
-            return estimator
-
-        def estimate(estimator, node, key, means_in, vars_in):
-            means_in = [float(mean) for mean in means_in]
-            vars_in = [float(var) for var in vars_in]
-            try:
-                result = estimator.estimate(means_in, vars_in)
-            except Exception as error:
-                if hasattr(error, "add_note"):
-                    error.add_note(
-                        f"(raised by {type(estimator).__name__}.estimate for layer '{key}' of "
-                        f"class {type(node.operation).__name__}, input moments "
-                        f"{list(zip(means_in, vars_in))})"
-                    )
-                raise
-            return checked_moments(result, type(estimator).__name__, key, len(node.outputs), diagnostics)
-
+        Warnings (layers without estimators, custom layers left whole,
+        degenerate statistics) are held until the propagation that ran is
+        known, then issued once each, pointing at the caller of
+        ``initialize_model``.
+        """
         input_moments = self._input_moments(len(graph.graph_of(model)[0]))
         if self.propagation == "probe":
-            def estimate_if_needed(estimator, node, key, means_in, vars_in):
-                # The probe measures every layer itself; only estimators that
-                # choose weights, and users' own (whose contract is to be
-                # called), need to run.
-                if isinstance(estimator, WeightedLayerEstimator) or type(estimator) in custom_classes:
-                    return estimate(estimator, node, key, means_in, vars_in)
-                return None
-
-            config = self.weight_init_config
-            try:
-                entries = probe.ProbePropagation(
-                    model, estimator_for, estimate_if_needed, input_moments, config,
-                    self.signal_variance, diagnostics, probe_batch, expand=expand,
-                ).run(self._weight_base_seed(), sampling_seed_of(config))
-            except probe.ProbeUnavailable as reason:
-                warnings.warn(
-                    AutoInitWarning(
-                        f"Probe propagation is not possible for model '{model.name}': {reason}. "
-                        "Falling back to scalar propagation for this model.",
-                        cause="probe_unavailable",
-                    ),
-                    stacklevel=4,
-                )
-            else:
-                emit_unopened()
-                self._warn_unsupported(unsupported, diagnostics, measured=True)
-                diagnostics.emit(stacklevel=4)
+            call = _Call(self)
+            entries = self._probe(model, call, input_moments, probe_batch)
+            if entries is not None:
+                call.finish(measured=True)
                 self.propagation_used = "probe"
                 return entries
-            # Nothing the failed probe noted stands: the scalar walk notes its own.
-            estimators.clear()
-            unsupported.clear()
-            unopened.clear()
-            diagnostics = Diagnostics()
-            self.unsupported_layers = []
-
-        def visit(node, key, moments_in):
-            estimator = estimator_for(node, key)
-            return estimate(
-                estimator, node, key, [m for m, _ in moments_in], [v for _, v in moments_in]
-            )
-
-        _, entries = graph.walk(model, input_moments, visit, expand=expand)
-        self._apply_weights(estimators)
-        emit_unopened()
-        self._warn_unsupported(unsupported, diagnostics, measured=False)
-        diagnostics.emit(stacklevel=4)
+        call = _Call(self)
+        _, entries = graph.walk(model, input_moments, call.visit, expand=call.expand)
+        self._apply_weights(call.estimators)
+        call.finish(measured=False)
         self.propagation_used = "scalar"
         return entries
 
-    @staticmethod
-    def _warn_unsupported(unsupported, diagnostics, measured):
-        """One warning per class without an estimator, saying what the propagation that ran did."""
-        for class_name, layer_name in unsupported.items():
-            # stacklevel 5: record_unsupported, this, _initialize, initialize_model, the caller.
-            diagnostics.record_unsupported(layer_name, class_name, stacklevel=5, measured=measured)
+    def _probe(self, model, call, input_moments, probe_batch):
+        """The probe's estimates, or None (with a warning) when the probe cannot run through ``model``."""
+        config = self.weight_init_config
+        try:
+            return probe.ProbePropagation(
+                model, call.estimator_for, call.estimate_if_needed, input_moments, config,
+                self.signal_variance, call.diagnostics, probe_batch, expand=call.expand,
+            ).run(self._weight_base_seed(), sampling_seed_of(config))
+        except probe.ProbeUnavailable as reason:
+            warnings.warn(
+                AutoInitWarning(
+                    f"Probe propagation is not possible for model '{model.name}': {reason}. "
+                    "Falling back to scalar propagation for this model.",
+                    cause="probe_unavailable",
+                ),
+                stacklevel=4,  # _probe, _initialize, initialize_model, the caller
+            )
+        return None
 
     def _weight_base_seed(self):
         """``seed``, or a fresh one when it is None (new weights every call)."""
@@ -360,3 +301,93 @@ class AutoInit:
         for estimator in weighted:
             weights.apply_plan(estimator, config["distribution"], seeds, config["constrain_weights"])
 
+
+class _Call:
+    """One walk's state: an estimator per layer, diagnostics, and warnings held until the end.
+
+    Its methods are the callbacks the walk (scalar) or the probe receives.
+    A fresh one starts the scalar walk after a probe fallback, so nothing
+    the probe noted stands.
+    """
+
+    def __init__(self, autoinit):
+        self.autoinit = autoinit
+        self.estimators = {}  # id(layer) -> its estimator, shared by all its calls
+        self.diagnostics = Diagnostics()
+        self.unsupported = {}  # class name -> first layer name; warned once the propagation is known
+        self.unopened = {}  # id(layer) -> its warning, issued for the propagation that ran
+        self.custom_classes = set(autoinit.custom_distribution_estimators.values())
+        autoinit.unsupported_layers = self.unsupported_layers = []
+
+    def expand(self, layer):
+        # A custom layer is opened only when nothing is registered for it.
+        return self.autoinit.registry.lookup(type(layer)) is None
+
+    def estimator_for(self, node, key):
+        """The node's layer's estimator (created at its first call), with this call's shapes set."""
+        operation = node.operation
+        estimator = self.estimators.get(id(operation))
+        if estimator is None:
+            autoinit = self.autoinit
+            estimator_class = autoinit.registry.lookup(type(operation))
+            if estimator_class is None:
+                estimator_class = PassThroughEstimator
+                self.unsupported_layers.append(key)
+                self._hold_unopened(operation, key)
+                self.unsupported.setdefault(type(operation).__name__, operation.name)
+            estimator = estimator_class(operation, autoinit.weight_init_config, autoinit.signal_variance)
+            estimator.cache = autoinit.cache
+            estimator.registry = autoinit.registry
+            estimator.diagnostics = self.diagnostics
+            self.estimators[id(operation)] = estimator
+        estimator.node = node
+        estimator.input_tensors = graph.signal_tensors(node)
+        estimator.input_shapes = [tuple(tensor.shape) for tensor in estimator.input_tensors]
+        estimator.output_shapes = [tuple(tensor.shape) for tensor in node.outputs]
+        return estimator
+
+    def estimate(self, estimator, node, key, means_in, vars_in):
+        """The estimator's checked output moments; an error gets a note naming the layer."""
+        means_in = [float(mean) for mean in means_in]
+        vars_in = [float(var) for var in vars_in]
+        try:
+            result = estimator.estimate(means_in, vars_in)
+        except Exception as error:
+            if hasattr(error, "add_note"):
+                error.add_note(
+                    f"(raised by {type(estimator).__name__}.estimate for layer '{key}' of "
+                    f"class {type(node.operation).__name__}, input moments "
+                    f"{list(zip(means_in, vars_in))})"
+                )
+            raise
+        return checked_moments(result, type(estimator).__name__, key, len(node.outputs), self.diagnostics)
+
+    def estimate_if_needed(self, estimator, node, key, means_in, vars_in):
+        # The probe measures every layer itself; only estimators that choose
+        # weights, and users' own (whose contract is to be called), need to run.
+        if isinstance(estimator, WeightedLayerEstimator) or type(estimator) in self.custom_classes:
+            return self.estimate(estimator, node, key, means_in, vars_in)
+        return None
+
+    def visit(self, node, key, moments_in):
+        """The scalar walk's callback: the node's estimate from its input moments."""
+        estimator = self.estimator_for(node, key)
+        return self.estimate(estimator, node, key, [m for m, _ in moments_in], [v for _, v in moments_in])
+
+    def _hold_unopened(self, operation, key):
+        reason = graph.unopened_reason(operation)
+        if reason is not None and id(operation) not in self.unopened:
+            self.unopened[id(operation)] = AutoInitWarning(
+                f"AutoInit could not open custom layer '{key}' ({type(operation).__name__}): "
+                f"{reason}. It is handled whole, as a layer without an estimator.",
+                cause="unopened", layers=(key,),
+            )
+
+    def finish(self, measured):
+        """Issue the held warnings, saying what the propagation that ran did (``measured``: the probe)."""
+        for warning in self.unopened.values():
+            warnings.warn(warning, stacklevel=4)  # finish, _initialize, initialize_model, the caller
+        for class_name, layer_name in self.unsupported.items():
+            # record_unsupported, finish, _initialize, initialize_model, the caller
+            self.diagnostics.record_unsupported(layer_name, class_name, stacklevel=5, measured=measured)
+        self.diagnostics.emit(stacklevel=5)  # emit, finish, _initialize, initialize_model, the caller

@@ -49,6 +49,9 @@ batch, returns another shape than it declares, or a numpy runner that
 fails) raises ``ProbeUnavailable`` naming the layer, and AutoInit falls back
 to scalar propagation with a warning.
 
+The batch and its inputs come from ``probe_batch``, the tensors and their
+moments from ``probe_values``; this module is the propagation itself.
+
 Layers run in training mode, as scalar mode predicts: dropout is active
 (from generators seeded by ``sampling_seed``, so weights are reproducible)
 and normalization uses batch statistics; their moving statistics are restored
@@ -72,15 +75,21 @@ import keras
 import numpy as np
 
 from autoinit_nas.core import graph, weights
+from autoinit_nas.core.probe_batch import (  # noqa: F401 - the probe's public names
+    DEFAULT_PROBE_BATCH,
+    MAX_BATCH,
+    PROBE_ELEMENTS,
+    PROBE_STREAM,
+    ProbeUnavailable,
+    batch_size,
+    embedding_vocabularies,
+    is_keras_builtin,
+    probe_inputs,
+)
+from autoinit_nas.core.probe_values import ProbeValue, array_moments, tensor_moments  # noqa: F401
 from autoinit_nas.maths.sanitize import VANISHING_RATIO, clamp_weight_variance
 
-# Values per probe tensor the batch size aims for: the largest tensor of the
-# model holds about this many. 2^16 reads a variance to ~1% (i.i.d.) and keeps
-# a probe pass through a small conv net within tens of milliseconds.
-PROBE_ELEMENTS = 2**16
-# The batch users train with, unless they say otherwise (AutoInit's probe_batch).
-DEFAULT_PROBE_BATCH = 32
-MAX_BATCH = 1024
+
 # A layer is rescaled to its measured variance when its probe output holds
 # at least this many values: two, the fewest a variance is read from, so in
 # effect always. Re-measuring from n values errs by about sqrt(2 / n); keeping
@@ -94,100 +103,6 @@ RESCALE_ELEMENTS = 2
 KEEP_UNIT_ELEMENTS = 2**22
 # Memo-key precision of estimators called with measured moments.
 MEMO_DIGITS = 2
-# Length used for dimensions the model leaves open (variable sequence length).
-UNKNOWN_LENGTH = 16
-# Probe inputs and dropout masks come from this stream of the sampling seed.
-_PROBE_STREAM = 0x70726F6265
-
-
-class ProbeUnavailable(RuntimeError):
-    """The probe cannot run through this model (AutoInit falls back to scalar mode)."""
-
-
-# Values per slice when moments are read in pieces: float64 temporaries of
-# 8 MB, whatever the tensor's size.
-_MOMENT_CHUNK = 2**20
-
-
-def array_moments(array):
-    """(mean, variance) of all of ``array``'s values, in float64, read in bounded slices.
-
-    Two passes (the mean, then squared deviations from it), so no float64
-    copy of a large tensor is ever made.
-
-    Example:
-        >>> array_moments(np.array([1.0, 2.0, 3.0], np.float32))
-        (2.0, 0.6666666666666666)
-    """
-    flat = np.asarray(array).reshape(-1)
-    if flat.size == 0:
-        return float("nan"), float("nan")
-    chunks = range(0, flat.size, _MOMENT_CHUNK)
-    total = sum(float(np.sum(flat[i:i + _MOMENT_CHUNK], dtype=np.float64)) for i in chunks)
-    mean = total / flat.size
-    squares = 0.0
-    for i in chunks:
-        deviation = flat[i:i + _MOMENT_CHUNK].astype(np.float64) - mean
-        squares += float(np.dot(deviation, deviation))
-    return mean, squares / flat.size
-
-
-def tensor_moments(value):
-    """(mean, variance) of a backend tensor's values, by the backend, in slices of ``_MOMENT_CHUNK``.
-
-    The backend's own reductions (multi-threaded) read each slice's float32
-    mean and variance; slices are merged in float64 with the pairwise update
-    of Chan et al. A copy to numpy of every tensor (what the probe once did)
-    took half of ResNet50's probe time and a full copy of each tensor.
-    """
-    if isinstance(value, np.ndarray):
-        return array_moments(value)
-    flat = keras.ops.reshape(value, (-1,))
-    if flat.dtype != "float32":
-        flat = keras.ops.cast(flat, "float32")
-    size = int(flat.shape[0])
-    if size == 0:
-        return float("nan"), float("nan")
-    count, mean, squares = 0, 0.0, 0.0
-    for start in range(0, size, _MOMENT_CHUNK):
-        piece = flat[start:start + _MOMENT_CHUNK] if size > _MOMENT_CHUNK else flat
-        piece_size = int(piece.shape[0])
-        piece_mean = float(keras.ops.convert_to_numpy(keras.ops.mean(piece)))
-        piece_var = float(keras.ops.convert_to_numpy(keras.ops.var(piece)))
-        delta, total = piece_mean - mean, count + piece_size
-        squares += piece_var * piece_size + delta * delta * count * piece_size / total
-        mean += delta * piece_size / total
-        count = total
-    return mean, squares / count
-
-
-class ProbeValue:
-    """A probe tensor and, computed once when asked, its mean and variance.
-
-    ``release()`` drops the tensor once no later layer reads it (its moments
-    are kept for the estimates), so the walk holds only live tensors.
-    """
-
-    __slots__ = ("value", "_moments")
-
-    def __init__(self, value, moments=None):
-        self.value = value
-        self._moments = None if moments is None else (float(moments[0]), float(moments[1]))
-
-    @property
-    def moments(self):
-        if self._moments is None:
-            self._moments = tensor_moments(self.value)
-        return self._moments
-
-    def release(self):
-        if self.value is not None:
-            self.moments  # noqa: B018 - read before the values go
-            self.value = None
-
-
-def _is_builtin(operation):
-    return type(operation).__module__.startswith("keras.")
 
 
 def _invoke(operation, args, kwargs):
@@ -202,7 +117,7 @@ def _invoke(operation, args, kwargs):
     direct = (
         isinstance(operation, keras.layers.Layer)
         and not isinstance(operation, keras.Model)
-        and _is_builtin(operation)
+        and is_keras_builtin(operation)
         and operation.built
         and getattr(getattr(operation, "dtype_policy", None), "name", None) == "float32"
     )
@@ -215,160 +130,6 @@ def _invoke(operation, args, kwargs):
         except Exception:  # noqa: BLE001 - __call__ below reports the real error, if any
             pass
     return operation(*args, **kwargs)
-
-
-def _concrete(shape):
-    return tuple(UNKNOWN_LENGTH if dim is None else int(dim) for dim in shape)
-
-
-def _hidden_elements(node):
-    """Elements per example of what a layer materializes inside its call: attention scores.
-
-    An attention layer's (heads, queries, keys) score and weight tensors are
-    usually its largest by far (the time-series transformer: 4 x 500 x 500
-    per example against outputs of 500 x 1), and its output shape hides them.
-    """
-    operation = node.operation
-    if not isinstance(
-        operation,
-        (keras.layers.MultiHeadAttention, keras.layers.GroupQueryAttention,
-         keras.layers.Attention, keras.layers.AdditiveAttention),
-    ):
-        return 0
-    tensors = graph.signal_tensors(node)
-    if not tensors:
-        return 0
-    query = _concrete(tensors[0].shape[1:-1])
-    keys = _concrete(tensors[1].shape[1:-1]) if len(tensors) > 1 else query
-    heads = getattr(operation, "num_heads", None) or getattr(operation, "num_query_heads", None) or 1
-    return int(heads) * math.prod(query) * math.prod(keys)
-
-
-def _largest_example(model):
-    """The most elements per example of any tensor the model computes (nested models included)."""
-    largest = 1
-    for tensor in graph.graph_of(model)[0]:
-        largest = max(largest, math.prod(_concrete(tensor.shape[1:])))
-    for node in graph.ordered_nodes(model):
-        if graph.is_graph_model(node.operation):
-            largest = max(largest, _largest_example(node.operation))
-        largest = max(largest, _hidden_elements(node))
-        for tensor in node.outputs:
-            largest = max(largest, math.prod(_concrete(tensor.shape[1:])))
-    return largest
-
-
-def batch_size(model, probe_batch=DEFAULT_PROBE_BATCH):
-    """Probe batch size: ``probe_batch``, or more where the model's largest tensor is small.
-
-    Every layer's statistics come from at least ``probe_batch`` examples (the
-    batch BatchNormalization and global pooling see in training). Beyond
-    that, a model whose largest intermediate (attention scores included)
-    holds fewer than ``PROBE_ELEMENTS`` values per batch gets more examples,
-    up to ``MAX_BATCH``: a more precise reading at a cost (256 KB per
-    tensor) far below one forward pass.
-
-    Example:
-        >>> import keras
-        >>> x = keras.Input((224, 224, 3))
-        >>> batch_size(keras.Model(x, keras.layers.Conv2D(8, 3)(x)))
-        32
-    """
-    return int(max(probe_batch, min(MAX_BATCH, PROBE_ELEMENTS // _largest_example(model))))
-
-
-# Layers that move token ids around without changing them.
-_ID_PRESERVING = (keras.layers.Identity, keras.layers.Reshape, keras.layers.Flatten, keras.layers.Permute)
-
-
-def _keeps_ids(operation):
-    is_cast = type(operation).__name__ == "Cast" and _is_builtin(operation)
-    return is_cast or isinstance(operation, _ID_PRESERVING)
-
-
-def embedding_vocabularies(model, tensor, expand=None):
-    """``input_dim`` of every Embedding that reads ``tensor`` as token ids.
-
-    Found directly, through casts and reshapes, inside nested models, and
-    inside custom layers: one that the walk opens (``graph.inner_graph``
-    with the walk's ``expand``) is followed inside, so only the Embeddings
-    that read ``tensor`` count (not a position embedding fed by
-    ``ops.arange``); one that stays whole is assumed to feed ``tensor`` to
-    every Embedding it owns. Any dtype: an Embedding casts float ids itself,
-    and the keras-io text examples declare their token input as float.
-
-    Example:
-        >>> import keras
-        >>> x = keras.Input((5,))  # float, as keras-io declares it
-        >>> model = keras.Model(x, keras.layers.Embedding(100, 4)(keras.ops.cast(x, "int32")))
-        >>> embedding_vocabularies(model, model.inputs[0])
-        [100]
-    """
-    sizes = []
-    for node in graph.ordered_nodes(model):
-        slots = [i for i, t in enumerate(graph.signal_tensors(node)) if t is tensor]
-        operation = node.operation
-        if not slots:
-            continue
-        if isinstance(operation, keras.layers.Embedding):
-            sizes.append(int(operation.input_dim))
-        elif _keeps_ids(operation):
-            for output in node.outputs:
-                sizes += embedding_vocabularies(model, output, expand)
-        elif isinstance(operation, keras.Model) or not _is_builtin(operation):
-            sizes += _vocabularies_inside(node, slots, expand)
-    return sizes
-
-
-def _vocabularies_inside(node, slots, expand):
-    """Vocabularies read inside a nested model or custom layer from its inputs at ``slots``."""
-    try:
-        inner = graph.inner_graph(node, expand)
-    except graph.TraceError:  # an untraceable subclassed model: assume every Embedding reads it
-        inner = None
-    if inner is not None:
-        inputs = graph.graph_of(inner)[0]
-        return [size for slot in slots if slot < len(inputs)
-                for size in embedding_vocabularies(inner, inputs[slot], expand)]
-    if not isinstance(node.operation, keras.layers.Layer):
-        return []
-    return [
-        int(layer.input_dim)
-        for layer in node.operation._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, keras.layers.Embedding)
-    ]
-
-
-def probe_inputs(model, input_moments, batch, seed, expand=None):
-    """One probe array per model input: N(mean, var) noise, or uniform token ids for Embeddings.
-
-    An input that reaches an Embedding (``embedding_vocabularies``, custom
-    layers opened by ``expand`` as the walk opens them) gets ids uniform
-    over the smallest vocabulary that reads it, whatever its dtype and
-    declared moments.
-    """
-    rng = np.random.default_rng([int(seed), _PROBE_STREAM])
-    arrays = []
-    for tensor, (mean, var) in zip(graph.graph_of(model)[0], input_moments):
-        shape = (batch,) + _concrete(tensor.shape[1:])
-        dtype = str(tensor.dtype)
-        vocabularies = embedding_vocabularies(model, tensor, expand) if ("int" in dtype or "float" in dtype) else []
-        if vocabularies:
-            arrays.append(rng.integers(0, min(vocabularies), size=shape).astype(dtype))
-        elif "int" in dtype:
-            raise ProbeUnavailable(
-                f"integer input '{tensor.name}' does not feed an Embedding layer (directly, "
-                "through casts or reshapes, or inside a custom layer), so the probe cannot "
-                "know which token ids are valid"
-            )
-        elif "float" in dtype:
-            noise = rng.standard_normal(shape)
-            # Exactly the declared moments: no sampling error enters at the inputs.
-            noise = (noise - noise.mean()) / max(noise.std(), 1e-12) * math.sqrt(var) + mean
-            arrays.append(noise.astype(dtype))
-        else:
-            raise ProbeUnavailable(f"input '{tensor.name}' has dtype {dtype}; expected float or int")
-    return [keras.ops.convert_to_tensor(array) for array in arrays]
 
 
 def _check_shapes(node, key, outputs):
@@ -484,12 +245,12 @@ class ProbePropagation:
         """Initialize every layer; returns {entry name: (mean, var)} measured on the probe."""
         self.base_seed = int(base_seed)
         self.mask_seeds = (
-            int(np.random.SeedSequence([int(probe_seed), _PROBE_STREAM, index]).generate_state(1)[0])
+            int(np.random.SeedSequence([int(probe_seed), PROBE_STREAM, index]).generate_state(1)[0])
             & 0x7FFFFFFF
             for index in itertools.count()
         )
         self.batch = batch = batch_size(self.model, self.probe_batch)
-        self.rng = np.random.default_rng([int(probe_seed), _PROBE_STREAM, 1])
+        self.rng = np.random.default_rng([int(probe_seed), PROBE_STREAM, 1])
         arrays = probe_inputs(self.model, self.input_moments, batch, probe_seed, self.expand)
         values = [ProbeValue(array) for array in arrays]
         saved_state = [
@@ -563,7 +324,7 @@ class ProbePropagation:
             outputs = self._call(node, key, probes_in)
             return [ProbeValue(o.value, moments) for o, moments in zip(outputs, planned)]
         gain = self._rescale(estimator, attribute, pre_activation[0])
-        if gain is None or not _is_builtin(node.operation) or len(pre_activation) != 1:
+        if gain is None or not is_keras_builtin(node.operation) or len(pre_activation) != 1:
             return self._call(node, key, probes_in)
         # Biases are zero, so the rescaled layer's output is its activation of
         # gain * pre-activation (what calling it again would compute, up to

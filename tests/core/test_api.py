@@ -303,6 +303,31 @@ def test_unsupported_layer_warns_once_per_class_and_passes_through():
     assert autoinit.unsupported_layers == ["c1", "c2"]
 
 
+@pytest.mark.parametrize("propagation,with_ids", [("probe", False), ("probe", True), ("scalar", False)])
+def test_every_warning_points_at_the_caller_of_initialize_model(propagation, with_ids):
+    """Unopened and unsupported layers, degenerate statistics, the probe's
+    fallback (integer ids that reach no Embedding): each warning names the
+    line that called ``initialize_model``, where the user can act, not a
+    line inside AutoInit; after the probe ran, after it fell back, under
+    scalar."""
+    features = keras.Input((8,))
+    hidden = OwnWeightLayer(name="own")(features)
+    inputs, outputs = [features], [keras.layers.Dense(4)(hidden)]
+    if with_ids:
+        ids = keras.Input((4,), dtype="int32")
+        inputs.append(ids)
+        outputs.append(keras.layers.Dense(2)(keras.ops.cast(ids, "float32")))
+    model = keras.Model(inputs, outputs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        AutoInit(propagation=propagation, input_data_var=[1e-30] + [1.0] * with_ids).initialize_model(model)
+    causes = {getattr(w.message, "cause", None): w for w in caught}
+    expected = {"unopened", "unsupported", "vanishing_input"} | ({"probe_unavailable"} if with_ids else set())
+    assert expected <= set(causes), sorted(map(str, causes))
+    for cause in expected:
+        assert causes[cause].filename == __file__, (cause, causes[cause].filename, causes[cause].lineno)
+
+
 # --- propagation_used and probe_batch -----------------------------------------
 
 
@@ -343,9 +368,9 @@ def test_probe_batch_reaches_the_probe(monkeypatch):
     used = []
     original = probe.probe_inputs
 
-    def spy(model, input_moments, batch, seed):
+    def spy(model, input_moments, batch, seed, *rest):
         used.append(batch)
-        return original(model, input_moments, batch, seed)
+        return original(model, input_moments, batch, seed, *rest)
 
     monkeypatch.setattr(probe, "probe_inputs", spy)
     inputs = keras.Input((64, 64, 8))  # 32,768 values per example: the floor decides
