@@ -329,10 +329,15 @@ class ProbePropagation:
         # Biases are zero, so the rescaled layer's output is its activation of
         # gain * pre-activation (what calling it again would compute, up to
         # float32 rounding of the weights).
+        mean, var = pre_activation[0].moments
         scaled = keras.ops.multiply(pre_activation[0].value, gain)
         pre_activation = None  # free it before the activation allocates its output
         activation = getattr(activation_owner, "activation", None) if activation_owner is not None else None
-        return [ProbeValue(activation(scaled) if activation is not None else scaled)]
+        if activation is None or activation is keras.activations.linear:
+            # gain times the measured pre-activation: its moments follow
+            # without reading the tensor again (most convs in normalized nets).
+            return [ProbeValue(scaled, (mean * gain, var * gain * gain))]
+        return [ProbeValue(activation(scaled))]
 
     def _run_numpy(self, runner, node, key, probes_in):
         """An estimator's numpy runner (recurrent cells) on the probe; ProbeUnavailable if it fails."""

@@ -57,8 +57,10 @@ def tensor_moments(value):
     for start in range(0, size, _MOMENT_CHUNK):
         piece = flat[start:start + _MOMENT_CHUNK] if size > _MOMENT_CHUNK else flat
         piece_size = int(piece.shape[0])
-        piece_mean = float(keras.ops.convert_to_numpy(keras.ops.mean(piece)))
-        piece_var = float(keras.ops.convert_to_numpy(keras.ops.var(piece)))
+        # One call for both: the mean is read once, not again inside var().
+        piece_mean, piece_var = keras.ops.moments(piece, axes=[0])
+        piece_mean = float(keras.ops.convert_to_numpy(piece_mean))
+        piece_var = float(keras.ops.convert_to_numpy(piece_var))
         delta, total = piece_mean - mean, count + piece_size
         squares += piece_var * piece_size + delta * delta * count * piece_size / total
         mean += delta * piece_size / total
