@@ -286,6 +286,7 @@ def inner_graph(node, expand=None):
     Example:
         >>> import keras
         >>> class Block(keras.layers.Layer):
+        ...     __module__ = "user_blocks"  # a user's layer (AutoInit's own are never opened)
         ...     def __init__(self):
         ...         super().__init__()
         ...         self.dense = keras.layers.Dense(2, name="proj")
