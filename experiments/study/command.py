@@ -6,7 +6,7 @@
 import argparse
 import time
 
-from autoinit_nas.arguments import positive_int
+from autoinit_nas.arguments import arm_list, positive_int
 from autoinit_nas.trials.arms import ARMS
 from experiments import configs
 from experiments.standalone import run_command
@@ -25,15 +25,6 @@ def _int_list(text):
     return values
 
 
-def _arm_list(text):
-    values = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [value for value in values if value not in ARMS]
-    if not values or unknown:
-        raise argparse.ArgumentTypeError(f"expected arms among {', '.join(ARMS)} separated by commas, "
-                                         f"received {text!r}")
-    return values
-
-
 def add_arguments(parser):
     """The ``study`` arguments (shared by ``autoinit-nas study`` and ``python -m experiments.study``)."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -48,7 +39,7 @@ def add_arguments(parser):
                         help="a study config (experiments/configs) or a .json path (default study-quick)")
     parser.add_argument("--space", metavar="S", help="keep only these spaces (comma-separated config or space names)")
     parser.add_argument("--data", metavar="D", help="keep only these datasets (comma-separated)")
-    parser.add_argument("--arms", type=_arm_list, metavar="a,b,...", help="init arms to compare")
+    parser.add_argument("--arms", type=arm_list, metavar="a,b,...", help="init arms to compare")
     parser.add_argument("--candidates", type=positive_int, metavar="N", help="candidates per space and dataset")
     parser.add_argument("--epochs", type=positive_int, metavar="E", help="epochs of every run (converged quality)")
     parser.add_argument("--budgets", type=_int_list, metavar="1,2,4", help="short budgets (epochs)")

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from autoinit_nas.arguments import positive_int
+from autoinit_nas.arguments import arm_list, positive_int
 from autoinit_nas.engines.errors import SweepError
 from autoinit_nas.engines.keras_tuner.sweep import TUNERS
 from autoinit_nas.trials.arms import ARMS, INIT_MODES
@@ -39,7 +39,7 @@ def add_arguments(parser):
     parser.add_argument("--trials", type=positive_int, metavar="N", help="candidates in total (default 10)")
     parser.add_argument("--epochs", type=positive_int, metavar="E", help="epochs per candidate (default 2)")
     parser.add_argument("--init", choices=INIT_MODES, help="init arm(s) (default compare)")
-    parser.add_argument("--arms", type=_arm_list, metavar="a,b,...",
+    parser.add_argument("--arms", type=arm_list, metavar="a,b,...",
                         help=f"several init arms per candidate, from one seed (overrides --init): {', '.join(ARMS)}")
     parser.add_argument("--out", metavar="DIR", help="sweep directory (default out/<config> or out/sweep)")
     parser.add_argument("--seed", type=int, metavar="S", help="search, trial and split seed (default 0)")
@@ -56,15 +56,6 @@ def add_arguments(parser):
                         help="AutoInit's propagation: probe (default) or scalar (the paper's)")
     parser.add_argument("--address", metavar="ADDR", help="Ray cluster address for --engine ray (default: RAY_ADDRESS or local)")
     parser.add_argument("--overwrite", action="store_true", help="delete what --out holds instead of resuming")
-
-
-def _arm_list(text):
-    values = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [value for value in values if value not in ARMS]
-    if not values or unknown:
-        raise argparse.ArgumentTypeError(f"expected arms among {', '.join(ARMS)} separated by commas, "
-                                         f"received {text!r}")
-    return values
 
 
 def spec_from_args(args):
