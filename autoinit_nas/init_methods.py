@@ -31,6 +31,7 @@ import numpy as np
 
 from autoinit_nas.core import graph
 from autoinit_nas.core.autoinit import AutoInit
+from autoinit_nas.estimators.values import to_numpy
 
 METHODS = {
     "default": "the initializers the model declares, re-drawn from a seed",
@@ -375,7 +376,7 @@ def _rescale(layer, args, kwargs, gains, tolerance, max_iterations):
     # A separable convolution is one linear map: scale only its pointwise kernel.
     names = names[-1:]
     for _ in range(int(max_iterations)):
-        output = np.asarray(keras.ops.convert_to_numpy(_pre_activation(layer, args, kwargs)), np.float64)
+        output = to_numpy(_pre_activation(layer, args, kwargs), np.float64)
         variance = float(output.var())
         if not math.isfinite(variance) or variance <= 0.0 or abs(variance - 1.0) < tolerance:
             return

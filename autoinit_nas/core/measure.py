@@ -18,10 +18,11 @@ import keras
 import numpy as np
 
 from autoinit_nas.core import graph
+from autoinit_nas.estimators.values import to_numpy
 
 
 def _moments(value):
-    array = np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+    array = to_numpy(value, dtype=np.float64)
     return float(array.mean()), float(array.var())
 
 

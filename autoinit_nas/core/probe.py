@@ -88,6 +88,7 @@ from autoinit_nas.core.probe_batch import (  # noqa: F401 - the probe's public n
 )
 from autoinit_nas.core.probe_values import ProbeValue, array_moments, tensor_moments  # noqa: F401
 from autoinit_nas.maths.sanitize import VANISHING_RATIO, clamp_weight_variance
+from autoinit_nas.estimators.values import to_numpy
 
 
 # A layer is rescaled to its measured variance when its probe output holds
@@ -254,7 +255,7 @@ class ProbePropagation:
         arrays = probe_inputs(self.model, self.input_moments, batch, probe_seed, self.expand)
         values = [ProbeValue(array) for array in arrays]
         saved_state = [
-            (variable, np.array(variable.numpy())) for variable in self.model.non_trainable_variables
+            (variable, to_numpy(variable)) for variable in self.model.non_trainable_variables
         ]
         try:
             _, entries = self._walk(values, self.visit)
@@ -342,7 +343,7 @@ class ProbePropagation:
     def _run_numpy(self, runner, node, key, probes_in):
         """An estimator's numpy runner (recurrent cells) on the probe; ProbeUnavailable if it fails."""
         try:
-            return runner([np.asarray(keras.ops.convert_to_numpy(p.value)) for p in probes_in], self.rng)
+            return runner([to_numpy(p.value) for p in probes_in], self.rng)
         except Exception as error:  # e.g. an input whose width is not the one the layer was built for
             shapes = [tuple(keras.ops.shape(p.value)) for p in probes_in]
             raise ProbeUnavailable(

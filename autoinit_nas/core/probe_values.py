@@ -9,6 +9,8 @@ the tensor and keeps the moments, so the walk holds only tensors still read.
 import keras
 import numpy as np
 
+from autoinit_nas.estimators.values import to_numpy
+
 # Values per slice when moments are read in pieces: float64 temporaries of
 # 8 MB, whatever the tensor's size.
 _MOMENT_CHUNK = 2**20
@@ -59,8 +61,8 @@ def tensor_moments(value):
         piece_size = int(piece.shape[0])
         # One call for both: the mean is read once, not again inside var().
         piece_mean, piece_var = keras.ops.moments(piece, axes=[0])
-        piece_mean = float(keras.ops.convert_to_numpy(piece_mean))
-        piece_var = float(keras.ops.convert_to_numpy(piece_var))
+        piece_mean = float(to_numpy(piece_mean))
+        piece_var = float(to_numpy(piece_var))
         delta, total = piece_mean - mean, count + piece_size
         squares += piece_var * piece_size + delta * delta * count * piece_size / total
         mean += delta * piece_size / total

@@ -34,6 +34,7 @@ from scipy import special
 from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
 from autoinit_nas.estimators.registry import register
+from autoinit_nas.estimators.values import to_numpy
 
 _A = keras.activations
 
@@ -167,7 +168,7 @@ def evaluate(function, values):
             result = function(keras.ops.convert_to_tensor(values, dtype="float64"))
         except Exception:  # any backend error on float64 (unsupported kernel, dtype checks)
             result = function(keras.ops.convert_to_tensor(values.astype("float32")))
-        return np.asarray(keras.ops.convert_to_numpy(result), dtype=float)
+        return to_numpy(result, dtype=float)
 
 
 def affine_pieces(function, kinks):
@@ -365,7 +366,7 @@ class PReLUEstimator(LayerOutputDistributionEstimator):
     method = "exact"
 
     def estimate(self, means_in, vars_in):
-        alpha = np.asarray(self.layer.alpha.numpy(), dtype=float).ravel()  # convert_to_numpy warns on variables
+        alpha = to_numpy(self.layer.alpha, dtype=float).ravel()
         slopes, counts = np.unique(alpha, return_counts=True)
         first = 0.0
         second = 0.0

@@ -35,6 +35,7 @@ from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.activations import activation_moments
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator, WeightedLayerEstimator
 from autoinit_nas.estimators.registry import register
+from autoinit_nas.estimators.values import to_numpy
 
 _PER_COUNT_MINIMUM = 256
 _CHUNK = 1 << 20
@@ -262,9 +263,7 @@ class AttentionEstimator(_ParameterFreeAttention):
     def _scalar(self, weight, default=1.0):
         if weight is None:
             return default
-        # .numpy(): convert_to_numpy of a variable emits DeprecationWarnings on TensorFlow.
-        value = weight.numpy() if isinstance(weight, keras.Variable) else keras.ops.convert_to_numpy(weight)
-        return float(np.asarray(value).ravel()[0])
+        return float(to_numpy(weight).ravel()[0])
 
     def estimate(self, means_in, vars_in):
         query, value, key = self.query_value_key(means_in, vars_in)
@@ -297,7 +296,7 @@ class AdditiveAttentionEstimator(AttentionEstimator):
         k_mean, k_var = self.moments_of(key, means_in, vars_in)
         dim = query.shape[-1] or 1
         if getattr(self.layer, "use_scale", False) and getattr(self.layer, "scale", None) is not None:
-            weights = np.asarray(self.layer.scale.numpy(), dtype=float).ravel()  # a variable
+            weights = to_numpy(self.layer.scale, dtype=float).ravel()
             weight_power = float(np.sum(weights**2)) if weights.size > 1 else float(weights[0] ** 2) * dim
         else:
             weight_power = float(dim)

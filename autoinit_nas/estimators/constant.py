@@ -21,6 +21,7 @@ import numpy as np
 
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
 from autoinit_nas.estimators.registry import register
+from autoinit_nas.estimators.values import to_numpy
 
 
 class TracedConstant(keras.layers.Layer):
@@ -55,5 +56,5 @@ class ConstantEstimator(LayerOutputDistributionEstimator):
     method = "exact"
 
     def estimate(self, means_in, vars_in):
-        values = np.asarray(keras.ops.convert_to_numpy(self.layer.current()), dtype=np.float64)
+        values = to_numpy(self.layer.current(), dtype=np.float64)
         return float(values.mean()), float(values.var())

@@ -6,19 +6,12 @@ import numpy as np
 from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
 from autoinit_nas.estimators.registry import register
+from autoinit_nas.estimators.values import to_numpy
 
 
 def _values(value):
-    """A weight, tensor or array as a flat float64 array.
-
-    Variables are read with ``.numpy()``: ``keras.ops.convert_to_numpy`` of a
-    variable emits numpy DeprecationWarnings (one per call) on TensorFlow.
-    """
-    if isinstance(value, keras.Variable):
-        value = value.numpy()
-    elif not isinstance(value, (np.ndarray, np.generic, float, int, list, tuple)):
-        value = keras.ops.convert_to_numpy(value)
-    return np.asarray(value, dtype=float).ravel()
+    """A weight, tensor or array as a flat float64 array."""
+    return to_numpy(value, dtype=float).ravel()
 
 
 def _normalized_count(layer, shape):

@@ -44,6 +44,7 @@ from autoinit_nas.estimators.activations import (
 )
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator, PassThroughEstimator
 from autoinit_nas.estimators.registry import register
+from autoinit_nas.estimators.values import to_numpy
 
 
 def _classes(module, names):
@@ -158,7 +159,7 @@ def _constant_array(value):
     if isinstance(value, keras.Variable):
         value = value.value  # converting the variable itself warns
     if keras.ops.is_tensor(value):
-        return np.asarray(keras.ops.convert_to_numpy(value), dtype=float)
+        return to_numpy(value, dtype=float)
     return None
 
 

@@ -45,6 +45,7 @@ from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.activations import evaluate
 from autoinit_nas.estimators.base import WeightedLayerEstimator
 from autoinit_nas.estimators.registry import register
+from autoinit_nas.estimators.values import to_numpy
 
 _A = keras.activations
 _NUMPY_ACTIVATIONS = {
@@ -153,11 +154,9 @@ def simulate_cell(kind, activation, recurrent_activation, input_var, gain, steps
 
 
 def _weights(variable):
-    # .numpy(): keras.ops.convert_to_numpy of a variable emits DeprecationWarnings on TensorFlow.
     if variable is None:
         return None
-    value = variable.numpy() if isinstance(variable, keras.Variable) else keras.ops.convert_to_numpy(variable)
-    return np.asarray(value, np.float64)
+    return to_numpy(variable, np.float64)
 
 
 def _dropout_mask(rng, rate, shape):

@@ -10,6 +10,8 @@ were before the first arm trained.
 
 import numpy as np
 
+from autoinit_nas.estimators.values import to_numpy
+
 
 class TrainingStart:
     """The optimizer state and random-stream state of a freshly built, compiled ``model``.
@@ -39,7 +41,7 @@ class TrainingStart:
         # Non-weight variables of the model are its random streams (SeedGenerator states).
         streams = [variable for variable in model.variables if id(variable) not in weights]
         self.variables = list(optimizer.variables) + streams
-        self.values = [np.array(variable.numpy(), copy=True) for variable in self.variables]
+        self.values = [np.array(to_numpy(variable), copy=True) for variable in self.variables]
 
     def restore(self):
         """Put every saved variable back to its saved value."""
