@@ -8,7 +8,10 @@ the expectation has standard error sd(unit second moments) / (sqrt(n) * mean),
 read off the measurement itself. Deviations of successive weighted layers add
 as a random walk in log-variance (each layer's weights were scaled for the
 predicted, not the realized, input). Add the sampling error of the variance
-over batch x units and allow four combined standard errors.
+over the batch, with examples as the independent draws (the units of one
+example share its input, so they are not independent of each other: treating
+batch x units values as i.i.d. understated it, and a JAX run failed by 5% of
+the tolerance), and allow four combined standard errors.
 
 Probe propagation scales every layer for its realized weights, so the drift
 term drops out; its estimates are read from the probe batch instead, whose
@@ -24,7 +27,7 @@ import pytest
 
 from autoinit_nas import AutoInit
 from autoinit_nas.core import probe as probe_module
-from tests.conftest import to_numpy, variance_standard_error
+from tests.conftest import to_numpy
 
 WIDTH = 256
 
@@ -46,6 +49,12 @@ def build(activation, normalization):
             hidden = keras.layers.Dropout(0.2)(hidden)
     outputs = keras.layers.Dense(WIDTH)(hidden)
     return keras.Model(inputs, outputs)
+
+
+def example_sampling_relative_error(values):
+    """Standard error of a layer's variance over the batch's independent examples, relative."""
+    per_example = np.mean((values - values.mean()) ** 2, axis=1)
+    return float(per_example.std() / math.sqrt(per_example.size) / per_example.mean())
 
 
 def realized_gain_relative_error(values):
@@ -74,7 +83,7 @@ def test_every_layer_matches(activation, normalization, propagation):
         values = to_numpy(output)
         mean_pred, var_pred = estimates[layer.name]
         var_meas = float(values.var())
-        sampling = variance_standard_error(values) / var_meas
+        sampling = example_sampling_relative_error(values)
         if propagation == "scalar":
             if isinstance(layer, keras.layers.Dense):
                 drift_squared += realized_gain_relative_error(values) ** 2
