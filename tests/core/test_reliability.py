@@ -412,7 +412,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import warnings; warnings.simplefilter("ignore")
 sys.path.insert(0, sys.argv[1])
 from tests.core.test_reliability import determinism_digest
-print(json.dumps(determinism_digest(propagation=sys.argv[2])))
+print(json.dumps({propagation: determinism_digest(propagation=propagation) for propagation in sys.argv[2:]}))
 """
 
 
@@ -455,25 +455,28 @@ def determinism_digest(seed=1234, propagation="scalar"):
     return {"backend": keras.backend.backend(), "digests": digests}
 
 
-def digest_in_subprocess(backend, hash_seed, propagation="scalar"):
+def digests_in_subprocess(backend, hash_seed, propagations=("scalar",)):
+    """{propagation: determinism_digest(...)} computed in a fresh process (one start-up for all)."""
     environment = dict(os.environ, KERAS_BACKEND=backend, PYTHONHASHSEED=str(hash_seed),
                        TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        [sys.executable, "-c", _DETERMINISM_SCRIPT, str(ROOT), propagation],
+        [sys.executable, "-c", _DETERMINISM_SCRIPT, str(ROOT), *propagations],
         env=environment, capture_output=True, text=True, timeout=300, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("propagation", ["scalar", "probe"])
-def test_same_seed_same_weights_across_processes(propagation):
+def test_same_seed_same_weights_across_processes():
+    """Both propagations, each in two fresh processes (different hash seeds) and in this one."""
     backend = keras.backend.backend()
-    first = digest_in_subprocess(backend, hash_seed=1, propagation=propagation)
-    second = digest_in_subprocess(backend, hash_seed=2, propagation=propagation)
-    here = determinism_digest(propagation=propagation)
-    assert first["backend"] == backend
-    assert first["digests"] == second["digests"] == here["digests"]
+    propagations = ("scalar", "probe")
+    first = digests_in_subprocess(backend, hash_seed=1, propagations=propagations)
+    second = digests_in_subprocess(backend, hash_seed=2, propagations=propagations)
+    for propagation in propagations:
+        here = determinism_digest(propagation=propagation)
+        assert first[propagation]["backend"] == backend
+        assert first[propagation]["digests"] == second[propagation]["digests"] == here["digests"], propagation
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="run once, from the default backend")
@@ -486,7 +489,7 @@ def test_same_seed_same_weights_across_backends():
             __import__(backend)
         except ImportError:
             pytest.skip(f"{backend} is not installed")
-        other = digest_in_subprocess(backend, hash_seed=3)
+        other = digests_in_subprocess(backend, hash_seed=3)["scalar"]
         assert other["backend"] == backend
         assert other["digests"] == here["digests"], backend
 
