@@ -38,7 +38,7 @@ check: test
 	$(MAKE) fuzz FUZZ_EXAMPLES=$(CHECK_FUZZ_EXAMPLES)
 	$(MAKE) mutants
 
-# The property test at FUZZ_EXAMPLES random architectures (make test runs 200);
+# The property test at FUZZ_EXAMPLES random architectures (make test runs 100);
 # FUZZ_SEED=n explores a different stream of examples. Prints the count.
 FUZZ_EXAMPLES ?= 10000
 fuzz: $(STAMP)

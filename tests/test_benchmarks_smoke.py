@@ -32,6 +32,7 @@ def tiny_run(tmp_path_factory):
     return status, out
 
 
+@pytest.mark.slow  # runs a benchmark end to end (~15 s each run): make check
 def test_tiny_run_writes_one_row_per_model(tiny_run):
     status, out = tiny_run
     assert status == 0
@@ -50,6 +51,7 @@ def test_tiny_run_writes_one_row_per_model(tiny_run):
         assert (row["budget"] == "MISS") == bool(row["misses"])
 
 
+@pytest.mark.slow  # runs a benchmark end to end (~15 s each run): make check
 def test_tiny_run_writes_markdown(tiny_run):
     _, out = tiny_run
     text = (out / "init_speed.md").read_text()
@@ -86,6 +88,7 @@ def growth_run(tmp_path_factory):
     return status, out
 
 
+@pytest.mark.slow  # runs a benchmark end to end (~15 s each run): make check
 def test_cost_growth_points_and_slopes(growth_run):
     status, out = growth_run
     assert status == 0
@@ -109,6 +112,7 @@ def test_cost_growth_points_and_slopes(growth_run):
         assert row["verdict"] == "PASS" or row["verdict"].startswith("MISS")
 
 
+@pytest.mark.slow  # runs a benchmark end to end (~15 s each run): make check
 def test_cost_growth_writes_plot_and_markdown(growth_run):
     _, out = growth_run
     png = out / "cost_growth.png"
@@ -150,6 +154,7 @@ def fidelity_run(tmp_path_factory):
     return status, out
 
 
+@pytest.mark.slow  # runs a benchmark end to end (~15 s each run): make check
 def test_fidelity_one_row_per_model(fidelity_run):
     status, out = fidelity_run
     assert status == 0
@@ -168,6 +173,7 @@ def test_fidelity_one_row_per_model(fidelity_run):
         assert float(row["probe_seconds"]) > 0 and float(row["scalar_seconds"]) > 0
 
 
+@pytest.mark.slow  # runs a benchmark end to end (~15 s each run): make check
 def test_fidelity_layer_rows_and_markdown(fidelity_run):
     _, out = fidelity_run
     fields, layers = read_csv(out / "fidelity_layers.csv")
@@ -190,6 +196,7 @@ def sweep_run(tmp_path_factory):
     return status, out
 
 
+@pytest.mark.slow  # runs a benchmark end to end (~15 s each run): make check
 def test_sweep_overhead_trial_rows(sweep_run):
     status, out = sweep_run
     assert status == 0
@@ -204,6 +211,7 @@ def test_sweep_overhead_trial_rows(sweep_run):
         assert float(row["replay_cold_s"]) > 0 and float(row["replay_warm_s"]) > 0
 
 
+@pytest.mark.slow  # runs a benchmark end to end (~15 s each run): make check
 def test_sweep_overhead_summary(sweep_run):
     _, out = sweep_run
     fields, summaries = read_csv(out / "sweep_overhead_summary.csv")

@@ -115,6 +115,7 @@ def test_top_level_help_lists_every_command(capsys):
         assert command in text
 
 
+@pytest.mark.slow  # whole sweeps, twice (~18 s): make check
 def test_interrupted_trial_reruns_with_its_hyperparameters(tmp_path, capsys, monkeypatch):
     from autoinit_nas.integrations.keras_tuner import AutoInitHyperModel
 
@@ -146,6 +147,7 @@ def test_interrupted_trial_reruns_with_its_hyperparameters(tmp_path, capsys, mon
     assert rerun["hp_activation"] == calls[1]["activation"] and rerun["hp_learning_rate"] == calls[1]["learning_rate"]
 
 
+@pytest.mark.slow  # whole sweeps, twice (~18 s): make check
 def test_seed_zero_fixes_the_sampled_architectures(tmp_path, capsys):
     # keras-tuner reads seed 0 as "no seed"; the sweep must not.
     options = ["--space", "mlp", "--data", "wine", "--epochs", "1", "--init", "default", "--limit", "60",

@@ -218,6 +218,7 @@ def test_a_killed_sweep_resumes_without_losing_or_repeating_trials(engine, tmp_p
 # Seeds whose samples put a broken candidate before a working one and never three failed trials
 # in a row (the sweep stops there; with Ray a broken candidate is two failed trials, one per arm).
 # keras-tuner, seed 0: broken, working, broken, broken. Ray, seed 1: working, broken, working.
+@pytest.mark.slow  # real sweep processes on both engines (~45 s): make check
 @pytest.mark.parametrize("engine, seed, trials", [("keras-tuner", 0, 4), ("ray", 1, 3)])
 def test_a_trial_that_raises_is_recorded_and_the_sweep_goes_on(engine, seed, trials, tmp_path, ray_dir, sweeps):
     engine_available(engine)

@@ -294,6 +294,7 @@ def test_a_custom_weighted_estimator_names_its_probe_weight():
     )
 
 
+@pytest.mark.slow  # superseded in make test by tests/test_fidelity_regression.py (pmlb, tighter bounds); make check
 @pytest.mark.parametrize("name", ["mnist", "pmlb", "toxicity"])
 def test_nas_anchor_models_match_layer_by_layer(name):
     """The fidelity issue's target on the paper's own NAS models: median per-layer

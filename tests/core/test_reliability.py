@@ -479,6 +479,7 @@ def test_same_seed_same_weights_across_processes():
         assert first[propagation]["digests"] == second[propagation]["digests"] == here["digests"], propagation
 
 
+@pytest.mark.slow  # starts JAX and PyTorch processes (~20 s): make check
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="run once, from the default backend")
 def test_same_seed_same_weights_across_backends():
     """Scalar propagation only: probe propagation reads each backend's float32

@@ -16,7 +16,7 @@ them and runs them on a small batch) and random AutoInit options,
   nothing to measure; scalar propagation's clamps handle those models
   (``test_overflow_falls_back_to_scalar_propagation``).
 
-``make test`` runs 200 examples; ``make fuzz`` runs
+``make test`` runs 100 examples; ``make fuzz`` runs
 ``AUTOINIT_FUZZ_EXAMPLES`` (10,000 there), from ``AUTOINIT_FUZZ_SEED`` if set.
 Without a seed examples are derandomized, so a run is reproducible; a
 failure prints the source of the failing model. The counts (examples,
@@ -40,7 +40,7 @@ from autoinit_nas.maths.sanitize import AutoInitWarning
 from tests.conftest import to_numpy
 from tests.fuzz.strategies import fuzz_examples
 
-EXAMPLES = int(os.environ.get("AUTOINIT_FUZZ_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("AUTOINIT_FUZZ_EXAMPLES", "100"))
 # A seed explores a different stream of examples; without one the run is
 # derandomized (the same examples every time).
 SEED = os.environ.get("AUTOINIT_FUZZ_SEED")
