@@ -22,8 +22,9 @@ demo: $(STAMP)
 	$(PY) -m experiments.demo
 
 # The whole suite on TensorFlow, then the core's end-to-end tests on JAX and PyTorch
-# (tf.keras 2 config conversion is backend-free: TensorFlow's run covers it).
-OTHER_BACKEND_TESTS := tests/core tests/e2e --ignore=tests/core/test_legacy.py
+# (tf.keras 2 config conversion is backend-free: TensorFlow's run covers it; the reliability
+# suite, with its per-process determinism checks, runs on the other backends in make check).
+OTHER_BACKEND_TESTS := tests/core tests/e2e --ignore=tests/core/test_legacy.py --ignore=tests/core/test_reliability.py
 test: $(STAMP)
 	$(PY) -m pytest
 	KERAS_BACKEND=jax $(PY) -m pytest $(OTHER_BACKEND_TESTS)
@@ -35,6 +36,8 @@ test: $(STAMP)
 CHECK_FUZZ_EXAMPLES ?= 2000
 check: test
 	$(PY) -m pytest -m slow
+	KERAS_BACKEND=jax $(PY) -m pytest tests/core/test_reliability.py
+	KERAS_BACKEND=torch $(PY) -m pytest tests/core/test_reliability.py
 	$(MAKE) fuzz FUZZ_EXAMPLES=$(CHECK_FUZZ_EXAMPLES)
 	$(MAKE) mutants
 
