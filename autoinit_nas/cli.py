@@ -3,7 +3,7 @@
 Each subcommand is one ``Command``: a name, a one-line help, a function adding
 its arguments and a function running it. Subcommands import what they need
 when they run, so ``autoinit-nas --help`` stays instant; ``sweep`` and
-``report`` come from the ``experiments`` package.
+``report`` live in this package (sweeps/, study/, report.py).
 
 Example:
     $ autoinit-nas visualize tests/data/pmlb.json --out out/pmlb
@@ -261,17 +261,17 @@ def _run_layers(args):
 
 
 # sweep, report ----------------------------------------------------------------
-# Both live in the `experiments` package (with the datasets and named configs they use).
+# Both live in this package (with the datasets and named configs they use).
 
 
 def _add_sweep_arguments(parser):
-    from experiments.sweep.command import add_arguments
+    from autoinit_nas.sweeps.command import add_arguments
 
     add_arguments(parser)
 
 
 def _run_sweep(args):
-    from experiments.sweep.command import USAGE_ERRORS, run
+    from autoinit_nas.sweeps.command import USAGE_ERRORS, run
 
     try:
         return run(args)
@@ -280,13 +280,13 @@ def _run_sweep(args):
 
 
 def _add_study_arguments(parser):
-    from experiments.study.command import add_arguments
+    from autoinit_nas.study.command import add_arguments
 
     add_arguments(parser)
 
 
 def _run_study(args):
-    from experiments.study.command import USAGE_ERRORS, run
+    from autoinit_nas.study.command import USAGE_ERRORS, run
 
     try:
         return run(args)
@@ -295,13 +295,13 @@ def _run_study(args):
 
 
 def _add_report_arguments(parser):
-    from experiments.report import add_arguments
+    from autoinit_nas.report import add_arguments
 
     add_arguments(parser)
 
 
 def _run_report(args):
-    from experiments.report import USAGE_ERRORS, run
+    from autoinit_nas.report import USAGE_ERRORS, run
 
     try:
         return run(args)

@@ -1,6 +1,6 @@
 """Demo: a real paired sweep, AutoInit vs Keras's default init, on deep plain MLPs.
 
-Runs the ``demo`` sweep config (``experiments/configs/demo.json``): 24 MLPs
+Runs the ``demo`` sweep config (``autoinit_nas/configs/demo.json``): 24 MLPs
 from the ``mlp`` search space, 2 to 30 Dense layers deep with relu, tanh,
 sigmoid or selu and no normalization or skip connections, on scikit-learn's
 bundled digits (offline). keras-tuner trains each candidate twice from the same
@@ -42,8 +42,8 @@ def main(argv=None):
     parser.add_argument("--resume", action="store_true", help="keep an earlier run's finished trials")
     args = parser.parse_args(argv)
 
-    from experiments.report import build_report
-    from experiments.sweep import SweepError, SweepSpec, run_sweep
+    from autoinit_nas.report import build_report
+    from autoinit_nas.sweeps import SweepError, SweepSpec, run_sweep
 
     start = time.perf_counter()
     spec = SweepSpec.from_config(CONFIG, out=args.out, trials=args.trials, epochs=args.epochs, seed=args.seed)

@@ -77,7 +77,7 @@ def test_sweep_errors_are_one_line(tmp_path, capsys):
 
 
 def test_config_values_and_flag_overrides():
-    from experiments.sweep.command import add_arguments, spec_from_args
+    from autoinit_nas.sweeps.command import add_arguments, spec_from_args
 
     import argparse
 

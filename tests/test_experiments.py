@@ -10,7 +10,7 @@ import pytest
 import search_spaces
 from autoinit_nas.trials import records
 from autoinit_nas.engines.keras_tuner import space
-from experiments import configs, datasets, report, sweep
+from autoinit_nas import configs, datasets, report, sweeps as sweep
 
 
 @pytest.fixture

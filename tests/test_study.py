@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from autoinit_nas.trials import records
-from experiments.study.report import build_report
-from experiments.study.runner import RAY_FOLDER, finished_runs, run_study
-from experiments.study.spec import load_spec
+from autoinit_nas.study.report import build_report
+from autoinit_nas.study.runner import RAY_FOLDER, finished_runs, run_study
+from autoinit_nas.study.spec import load_spec
 
 ARMS = ["he", "lsuv", "autoinit"]
 
@@ -87,7 +87,7 @@ def test_tiny_study_trains_every_arm_reports_and_resumes_only_what_is_missing(ra
 def test_a_killed_study_resumes_without_retraining_finished_candidates(tmp_path):
     out = str(tmp_path / "study")
     config = _tiny_config(str(tmp_path), candidates=6, epochs=3)
-    command = [sys.executable, "-m", "experiments.study", "--config", config, "--out", out]
+    command = [sys.executable, "-m", "autoinit_nas.study", "--config", config, "--out", out]
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", RAY_AUTH_MODE="disabled")
     process = subprocess.Popen(command, env=environment, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -120,7 +120,7 @@ def _record(candidate, histories, diverged=()):
 
 
 def test_long_table_scores_a_diverged_run_at_chance_after_it_stopped():
-    from experiments.study.table import long_table
+    from autoinit_nas.study.table import long_table
 
     finished = {"s/d/0": _record("s/d/0", {"he": [0.5, 0.7, 0.8], "autoinit": [0.6, None]}, diverged=["autoinit"])}
     table = long_table(finished, ["he", "autoinit"], epochs=3)

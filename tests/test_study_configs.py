@@ -5,7 +5,7 @@ import pytest
 
 import search_spaces
 from autoinit_nas.init_methods import METHODS
-from experiments import configs, datasets
+from autoinit_nas import configs, datasets
 
 STUDIES = [name for name in configs.names() if configs.get(name).get("kind") == "study"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import study_stats
+from autoinit_nas.study import stats as study_stats
 
 CANDIDATES = 20
 FINAL = 4

@@ -68,8 +68,8 @@ def test_prepare_model_applies_any_arm_and_lsuv_needs_data():
 def test_sweep_command_takes_arms_and_the_ray_engine_trains_each(tmp_path, ray_session):
     import argparse
 
-    from experiments.sweep import run_sweep
-    from experiments.sweep.command import add_arguments, spec_from_args
+    from autoinit_nas.sweeps import run_sweep
+    from autoinit_nas.sweeps.command import add_arguments, spec_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -27,7 +27,7 @@ def check_hyperparameter(name, value):
 
 
 def hyperparameters_from_overrides(overrides):
-    """A ``keras_tuner.HyperParameters`` declaring ``overrides`` (see ``experiments.configs``).
+    """A ``keras_tuner.HyperParameters`` declaring ``overrides`` (see ``autoinit_nas.configs``).
 
     Example:
         >>> hp = hyperparameters_from_overrides({"depth": {"min": 2, "max": 8}, "units": [16, 32],

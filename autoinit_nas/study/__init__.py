@@ -3,15 +3,15 @@
 Trains sampled candidates of one or more search spaces on offline datasets
 under several init arms (``autoinit_nas.init_methods``) on Ray Tune, then
 reports paired accuracy, evaluation fidelity and simulated search regret
-(``experiments.study_stats``). Rooms: ``spec`` (config and flags),
+(``autoinit_nas.study.stats``). Rooms: ``spec`` (config and flags),
 ``candidates`` (sampling), ``trainable`` (one trial), ``runner`` (Ray,
 resume, progress), ``table`` (records to the long table), ``report`` and
 ``plots``, ``command`` (``autoinit-nas study``).
 
 Example:
-    >>> from experiments.study import load_spec
+    >>> from autoinit_nas.study import load_spec
     >>> load_spec("study-quick", candidates=2).candidates
     2
 """
 
-from experiments.study.spec import StudySpec, load_spec  # noqa: F401
+from autoinit_nas.study.spec import StudySpec, load_spec  # noqa: F401

@@ -1,9 +1,9 @@
 """Named sweep and study configurations: one JSON file per name in this folder.
 
-A study config says ``"kind": "study"`` and is read by ``experiments.study``;
+A study config says ``"kind": "study"`` and is read by ``autoinit_nas.study``;
 every other config is a sweep config:
 
-A config holds any ``experiments.sweep.SweepSpec`` field except ``out``
+A config holds any ``autoinit_nas.sweeps.SweepSpec`` field except ``out``
 and ``config`` (``space``, ``data``, ``engine``, ``trials``, ``epochs``,
 ``init``, ``seed``, ``batch_size``, ``objective``, ``limit``,
 ``hyperparameters``, ``space_options``, ``description``). Command-line flags
@@ -17,7 +17,7 @@ among those values (``"activation": ["relu", "tanh"]``), and
 not named keep the space's own definition.
 
 Example:
-    >>> from experiments import configs
+    >>> from autoinit_nas import configs
     >>> "demo" in configs.names()
     True
     >>> configs.get("demo")["space"]

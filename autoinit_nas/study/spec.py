@@ -1,6 +1,6 @@
 """What a study trains: spaces x datasets x arms x candidates x epochs, read from a config and flags.
 
-A study config (``experiments/configs/study-*.json``, ``"kind": "study"``) names
+A study config (``autoinit_nas/configs/study-*.json``, ``"kind": "study"``) names
 the spaces (each a registered search space with options), the offline
 datasets, the init arms, the candidates sampled per space and dataset, the
 epochs every run trains, the short budgets at which fidelity is measured, and
@@ -31,7 +31,7 @@ class StudySpec:
 
     Attributes:
         spaces: [{"name", "space", "space_options"}]; ``name`` labels the space in tables.
-        datasets: [{"name", "limit"}] of ``experiments.datasets``.
+        datasets: [{"name", "limit"}] of ``autoinit_nas.datasets``.
         arms: init arms (``autoinit_nas.trials.arms.ARMS``), trained for every candidate.
         candidates: candidates sampled per (space, dataset).
         epochs: epochs of every run (E: converged quality is read there).
@@ -109,7 +109,7 @@ def _pick(entries, wanted, kind):
 
 
 def load_spec(config=None, **overrides):
-    """The ``StudySpec`` of ``config`` (a name in experiments/configs or a path) with ``overrides``.
+    """The ``StudySpec`` of ``config`` (a name in autoinit_nas/configs or a path) with ``overrides``.
 
     Overrides that are None are ignored; ``space`` and ``data`` (comma
     separated names) keep only those spaces or datasets (a name the config
@@ -120,7 +120,7 @@ def load_spec(config=None, **overrides):
         >>> spec.candidates, spec.epochs, len(spec.spaces) > 0
         (3, 2, True)
     """
-    from experiments import configs
+    from autoinit_nas import configs
 
     values = dict(DEFAULTS)
     if config is not None:

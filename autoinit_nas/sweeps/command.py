@@ -1,6 +1,6 @@
 """The ``sweep`` command: its arguments, the spec they make, and running it.
 
-``autoinit-nas sweep`` and ``python -m experiments.sweep`` both come here.
+``autoinit-nas sweep`` and ``python -m autoinit_nas.sweeps`` both come here.
 """
 
 import argparse
@@ -12,18 +12,18 @@ from autoinit_nas.arguments import arm_list, positive_int
 from autoinit_nas.engines.errors import SweepError
 from autoinit_nas.engines.keras_tuner.sweep import TUNERS
 from autoinit_nas.trials.arms import ARMS, INIT_MODES
-from experiments import configs, datasets, report
-from experiments.sweep.engines import ENGINES
-from experiments.sweep.runner import run_sweep
-from experiments.standalone import run_command
-from experiments.sweep.spec import PROPAGATIONS, SweepSpec
+from autoinit_nas import configs, datasets, report
+from autoinit_nas.sweeps.engines import ENGINES
+from autoinit_nas.sweeps.runner import run_sweep
+from autoinit_nas.standalone import run_command
+from autoinit_nas.sweeps.spec import PROPAGATIONS, SweepSpec
 
 # What a bad command line or a sweep that cannot go on raises: reported as one line.
 USAGE_ERRORS = (SweepError, ValueError, ModuleNotFoundError)
 
 
 def add_arguments(parser):
-    """The ``sweep`` arguments (shared by ``autoinit-nas sweep`` and ``python -m experiments.sweep``)."""
+    """The ``sweep`` arguments (shared by ``autoinit-nas sweep`` and ``python -m autoinit_nas.sweeps``)."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
         "Flags override the config's values; unset flags take the config's, then the defaults.\n"
@@ -32,7 +32,7 @@ def add_arguments(parser):
         "Rerunning with the same --out resumes the sweep (finished trials are kept).\n"
         "example: autoinit-nas sweep --config deep-mlp --trials 10 --out out/deep-mlp"
     )
-    parser.add_argument("--config", metavar="NAME", help="a named config (experiments/configs) or a .json path")
+    parser.add_argument("--config", metavar="NAME", help="a named config (autoinit_nas/configs) or a .json path")
     parser.add_argument("--space", metavar="S", help="search space: mlp, cnn, resnet, transformer (default mlp)")
     parser.add_argument("--data", metavar="D", help="offline dataset (default digits)")
     parser.add_argument("--engine", choices=list(ENGINES), help="search engine (default keras-tuner)")
@@ -108,5 +108,5 @@ def run(args):
 
 
 def main(argv=None):
-    """``python -m experiments.sweep [ARGS]``: the same as ``autoinit-nas sweep [ARGS]``."""
-    return run_command("python -m experiments.sweep", add_arguments, run, USAGE_ERRORS, argv)
+    """``python -m autoinit_nas.sweeps [ARGS]``: the same as ``autoinit-nas sweep [ARGS]``."""
+    return run_command("python -m autoinit_nas.sweeps", add_arguments, run, USAGE_ERRORS, argv)

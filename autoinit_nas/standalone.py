@@ -1,4 +1,4 @@
-"""Running an experiments command as ``python -m experiments.<name>``, without the ``autoinit-nas`` entry point."""
+"""Running a command as ``python -m autoinit_nas.<name>``, without the ``autoinit-nas`` entry point."""
 
 import argparse
 import sys

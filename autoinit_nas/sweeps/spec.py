@@ -4,12 +4,12 @@ import dataclasses
 
 import search_spaces
 
-from autoinit_nas import AutoInit
+from autoinit_nas.core.autoinit import AutoInit
 from autoinit_nas.engines.keras_tuner.space import check_hyperparameter
 from autoinit_nas.engines.keras_tuner.sweep import TUNERS
 from autoinit_nas.trials.arms import ARMS, INIT_MODES
-from experiments import configs, datasets
-from experiments.sweep.engines import ENGINES
+from autoinit_nas import configs, datasets
+from autoinit_nas.sweeps.engines import ENGINES
 
 PROPAGATIONS = ("probe", "scalar")
 # Sweep settings that must match to resume a sweep (trials may grow).
@@ -23,7 +23,7 @@ class SweepSpec:
 
     Args:
         space: a ``search_spaces`` name ("mlp", "cnn", ...).
-        data: an ``experiments.datasets`` name ("digits", "wine", ...).
+        data: an ``autoinit_nas.datasets`` name ("digits", "wine", ...).
         engine: "keras-tuner" or "ray" (see ``engines()``).
         trials: candidates to train in total (a resumed sweep runs the missing ones).
         epochs: training epochs per candidate (and per arm).
@@ -37,7 +37,7 @@ class SweepSpec:
         objective: metric the search optimizes and reports ("val_accuracy";
             names with "loss" or "error" are minimized).
         limit: at most this many training examples (None: all).
-        hyperparameters: narrows the space by name (see ``experiments.configs``).
+        hyperparameters: narrows the space by name (see ``autoinit_nas.configs``).
         space_options: extra keyword arguments of the space factory.
         tuner: keras-tuner's search algorithm, "random" or "bayesian".
         propagation: AutoInit's propagation, "probe" (default) or "scalar" (the paper's).
@@ -69,7 +69,7 @@ class SweepSpec:
 
     @classmethod
     def from_config(cls, name, **overrides):
-        """The spec of the named config (``experiments.configs``), with ``overrides`` (None values ignored)."""
+        """The spec of the named config (``autoinit_nas.configs``), with ``overrides`` (None values ignored)."""
         values = dict(configs.get(name))
         unknown = set(values) - {field.name for field in dataclasses.fields(cls)} - {"out", "config"}
         if unknown:

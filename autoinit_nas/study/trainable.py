@@ -15,7 +15,7 @@ from autoinit_nas.engines.ray.space import build_from_config
 from autoinit_nas.engines.ray.trainable import prepare_model
 from autoinit_nas.trials.arms import data_batch
 from autoinit_nas.trials.rerun import TrainingStart
-from experiments.study.candidates import load_dataset, space_of
+from autoinit_nas.study.candidates import load_dataset, space_of
 
 
 def train_candidate(config, settings):

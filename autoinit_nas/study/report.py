@@ -2,7 +2,7 @@
 
 Reads the finished trial records (``runner.finished_runs``), turns them into
 the long table (``table.long_table``) and computes everything with
-``experiments.study_stats``: paired accuracy against "default" and "he",
+``autoinit_nas.study.stats``: paired accuracy against "default" and "he",
 evaluation fidelity per arm and budget, simulated search regret, and the
 same split by space, dataset, depth bucket, activation and normalization.
 """
@@ -12,11 +12,11 @@ import os
 
 import numpy as np
 
-from experiments import study_stats
-from experiments.report import markdown_table
-from experiments.study import plots
-from experiments.study.runner import STUDY_FILE, finished_runs
-from experiments.study.table import long_table
+from autoinit_nas.study import stats as study_stats
+from autoinit_nas.report import markdown_table
+from autoinit_nas.study import plots
+from autoinit_nas.study.runner import STUDY_FILE, finished_runs
+from autoinit_nas.study.table import long_table
 
 REPORT_FOLDER = "report"
 TIE = 0.005  # accuracy differences within half a point count as ties
@@ -28,7 +28,7 @@ def build_report(spec, wall_seconds=None, samples=study_stats.SAMPLES):
     """Write ``<spec.out>/report/``; returns {name: path} of what it wrote.
 
     Example:
-        >>> from experiments.study.spec import load_spec
+        >>> from autoinit_nas.study.spec import load_spec
         >>> files = build_report(load_spec("study-quick", out="out/study-quick"))  # doctest: +SKIP
     """
     out = os.path.join(spec.out, REPORT_FOLDER)

@@ -1,12 +1,12 @@
 """The study driver: every candidate x every arm on Ray Tune, resumable, with a progress line and ETA.
 
 One Ray trial per candidate (one CPU), which trains all its arms (see
-``experiments.study.trainable``). Everything lives under ``out``:
+``autoinit_nas.study.trainable``). Everything lives under ``out``:
 
 ```
 out/study.json        the design and the candidates (what report and resuming read)
 out/ray/run-<k>/      the Tune experiment of the k-th invocation: one trial per candidate it trained
-out/report/           written by experiments.study.report
+out/report/           written by autoinit_nas.study.report
 ```
 
 Resuming: each invocation reads the trial records already under ``out/ray``;
@@ -23,8 +23,8 @@ import time
 from autoinit_nas.core.autoinit import AutoInit
 from autoinit_nas.engines.ray.trainable import with_autoinit
 from autoinit_nas.trials import records
-from experiments.study.candidates import study_candidates
-from experiments.study.trainable import train_candidate
+from autoinit_nas.study.candidates import study_candidates
+from autoinit_nas.study.trainable import train_candidate
 
 STUDY_FILE = "study.json"
 RAY_FOLDER = "ray"
@@ -76,7 +76,7 @@ def run_study(spec, stream=None):
     """Train every candidate of ``spec`` under every arm that is not finished yet; returns the finished runs.
 
     Example:
-        >>> from experiments.study.spec import load_spec
+        >>> from autoinit_nas.study.spec import load_spec
         >>> spec = load_spec("study-quick", candidates=3, epochs=2, budgets=[1], arms=["he", "autoinit"],
         ...                  out="out/study-tiny")
         >>> finished = run_study(spec)   # doctest: +SKIP

@@ -7,10 +7,10 @@ import time
 import search_spaces
 
 from autoinit_nas.engines.keras_tuner.space import space_hyperparameters
-from experiments import datasets
-from experiments.sweep import state as sweep_state
-from experiments.sweep.engines import ENGINES
-from experiments.sweep.progress import SweepContext, duration
+from autoinit_nas import datasets
+from autoinit_nas.sweeps import state as sweep_state
+from autoinit_nas.sweeps.engines import ENGINES
+from autoinit_nas.sweeps.progress import SweepContext, duration
 
 
 @dataclasses.dataclass
@@ -34,7 +34,7 @@ def run_sweep(spec, progress=print, overwrite=False):
     """Run (or resume) ``spec``; returns a ``Sweep``.
 
     Example:
-        >>> from experiments.sweep import SweepSpec
+        >>> from autoinit_nas.sweeps import SweepSpec
         >>> sweep = run_sweep(SweepSpec(data="wine", trials=2, epochs=1, out="out/wine"))  # doctest: +SKIP
 
     Args:

@@ -1,6 +1,6 @@
 """The ``study`` command: its arguments, the spec they make, running the study and writing its report.
 
-``autoinit-nas study`` and ``python -m experiments.study`` both come here.
+``autoinit-nas study`` and ``python -m autoinit_nas.study`` both come here.
 """
 
 import argparse
@@ -8,9 +8,9 @@ import time
 
 from autoinit_nas.arguments import arm_list, positive_int
 from autoinit_nas.trials.arms import ARMS
-from experiments import configs
-from experiments.standalone import run_command
-from experiments.study.spec import load_spec
+from autoinit_nas import configs
+from autoinit_nas.standalone import run_command
+from autoinit_nas.study.spec import load_spec
 
 USAGE_ERRORS = (ValueError, ModuleNotFoundError)
 
@@ -26,7 +26,7 @@ def _int_list(text):
 
 
 def add_arguments(parser):
-    """The ``study`` arguments (shared by ``autoinit-nas study`` and ``python -m experiments.study``)."""
+    """The ``study`` arguments (shared by ``autoinit-nas study`` and ``python -m autoinit_nas.study``)."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
         "Flags override the config's values. Rerunning with the same --out resumes the study: candidates\n"
@@ -36,7 +36,7 @@ def add_arguments(parser):
         "example: autoinit-nas study --config study-quick --out out/study-quick"
     )
     parser.add_argument("--config", metavar="NAME|FILE", default="study-quick",
-                        help="a study config (experiments/configs) or a .json path (default study-quick)")
+                        help="a study config (autoinit_nas/configs) or a .json path (default study-quick)")
     parser.add_argument("--space", metavar="S", help="keep only these spaces (comma-separated config or space names)")
     parser.add_argument("--data", metavar="D", help="keep only these datasets (comma-separated)")
     parser.add_argument("--arms", type=arm_list, metavar="a,b,...", help="init arms to compare")
@@ -57,8 +57,8 @@ def spec_from_args(args):
 
 def run(args):
     """``autoinit-nas study``: train what is missing, then write the report; prints where it went."""
-    from experiments.study.report import build_report
-    from experiments.study.runner import run_study
+    from autoinit_nas.study.report import build_report
+    from autoinit_nas.study.runner import run_study
 
     spec = spec_from_args(args)
     started = time.monotonic()
@@ -73,5 +73,5 @@ def run(args):
 
 
 def main(argv=None):
-    """``python -m experiments.study [ARGS]``: the same as ``autoinit-nas study [ARGS]``."""
-    return run_command("python -m experiments.study", add_arguments, run, USAGE_ERRORS, argv)
+    """``python -m autoinit_nas.study [ARGS]``: the same as ``autoinit-nas study [ARGS]``."""
+    return run_command("python -m autoinit_nas.study", add_arguments, run, USAGE_ERRORS, argv)

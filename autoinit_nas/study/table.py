@@ -1,4 +1,4 @@
-"""A study's trial records as the long table ``experiments.study_stats`` reads: one row per candidate, arm, epoch.
+"""A study's trial records as the long table ``autoinit_nas.study.stats`` reads: one row per candidate, arm, epoch.
 
 Columns: ``candidate``, ``arm``, ``epoch`` (1-based), ``score`` (the objective
 at that epoch), ``diverged``, ``init_seconds``, ``train_seconds``, and the

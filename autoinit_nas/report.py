@@ -401,7 +401,7 @@ def _divergence(axes, table):
 
 def _spec(directory):
     try:
-        from experiments.sweep.state import read_spec
+        from autoinit_nas.sweeps.state import read_spec
 
         return read_spec(directory)
     except Exception:  # noqa: BLE001 - a plain directory of records has no sweep.json
@@ -483,10 +483,10 @@ def run(args):
 
 
 def main(argv=None):
-    """``python -m experiments.report DIR``: the same as ``autoinit-nas report DIR``."""
-    from experiments.standalone import run_command
+    """``python -m autoinit_nas.report DIR``: the same as ``autoinit-nas report DIR``."""
+    from autoinit_nas.standalone import run_command
 
-    return run_command("python -m experiments.report", add_arguments, run, USAGE_ERRORS, argv)
+    return run_command("python -m autoinit_nas.report", add_arguments, run, USAGE_ERRORS, argv)
 
 
 if __name__ == "__main__":

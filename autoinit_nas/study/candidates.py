@@ -11,7 +11,7 @@ import keras
 
 import search_spaces
 from autoinit_nas.engines.keras_tuner.space import hyperparameters_from_overrides
-from experiments import datasets
+from autoinit_nas import datasets
 
 
 def _seed(*parts):
@@ -23,7 +23,7 @@ def space_of(space_entry, dataset):
     """The ``SearchSpace`` (a picklable ``build(hp)``) of a study space entry on ``dataset``.
 
     Example:
-        >>> from experiments import datasets
+        >>> from autoinit_nas import datasets
         >>> space_of({"space": "mlp"}, datasets.load("wine")).name
         'mlp'
     """
@@ -77,7 +77,7 @@ def study_candidates(spec):
     """[{"candidate", "space", "dataset", "index", "values"}] for every cell of ``spec``, in order.
 
     Example:
-        >>> from experiments.study.spec import StudySpec
+        >>> from autoinit_nas.study.spec import StudySpec
         >>> spec = StudySpec(spaces=[{"name": "m", "space": "mlp"}], datasets=[{"name": "wine"}], candidates=2,
         ...                  arms=["he"], epochs=1, budgets=[1])
         >>> [c["candidate"] for c in study_candidates(spec)]

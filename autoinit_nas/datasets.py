@@ -11,7 +11,7 @@ training split only, with the input shape and class count a search space
 needs.
 
 Example:
-    >>> from experiments import datasets
+    >>> from autoinit_nas import datasets
     >>> data = datasets.load("digits")
     >>> data.input_shape, data.num_classes, data.x_train.shape
     ((8, 8, 1), 10, (1437, 8, 8, 1))

@@ -7,7 +7,7 @@ import os
 import shutil
 
 from autoinit_nas.engines.errors import SweepError
-from experiments.sweep.spec import SweepSpec
+from autoinit_nas.sweeps.spec import SweepSpec
 
 SPEC_FILE = "sweep.json"
 
