@@ -1,46 +1,8 @@
 """Heterogeneous networks (CoDeepNEAT-like): each block picks its own width, activation, merge and more.
 
-Fixed initialization rules assume one activation and one kind of layer
-throughout; candidates here mix them within one network, so the right scale
-differs from block to block. Inputs: 1-D signals (length,), sequences
-(length, channels) and images (height, width, channels).
-
-Hyperparameters, registered in this order:
-
-- ``blocks`` (Int 1 to ``max_blocks``, which is 6 unless narrowed; default 3): blocks in the chain.
-- ``layer_type`` (Choice conv, dense): Conv1D on signals and sequences
-  (a signal gets one channel), Conv2D on images; dense flattens the input.
-- ``kernel_size`` (Choice 3, 5): of every convolution ("same" padding).
-- ``head`` (Choice global_average, global_max, flatten): feature map to
-  the classifier (conv only).
-- ``learning_rate`` (Float 1e-4 to 1e-1, log).
-- per block ``i`` (0 .. max_blocks-1, all registered, only the first
-  ``blocks`` used): ``block_i_units`` (Choice 8 ... 128: units or
-  filters), ``block_i_layers`` (Int 1-3: layer -> normalization ->
-  activation, repeated), ``block_i_activation``, ``block_i_normalization``
-  (none, batch, layer), ``block_i_dropout`` (0.0 to 0.5, step 0.1, after
-  the layers), ``block_i_merge`` (none; add: input + output, the input
-  projected by a linear 1x1 convolution or Dense when widths differ;
-  concatenate: input and output side by side) and ``block_i_pooling``
-  (none, max, average: 2-wide, "same", after the merge; conv only, while
-  the feature map can still be halved).
-
-Space options narrow the per-block choices: ``activations``,
-``normalizations`` (e.g. ``["batch", "layer"]`` for a normalized space),
-``merges``, ``poolings``, ``units`` (any positive widths), ``max_blocks``;
-small widths and few blocks keep a study cheap (concatenation adds
-widths up).
-
-Example:
-    >>> import keras_tuner
-    >>> hp = keras_tuner.HyperParameters()
-    >>> hp.Fixed("blocks", 2), hp.Fixed("block_1_merge", "concatenate")
-    (2, 'concatenate')
-    >>> model = space((40,), 10)(hp)
-    >>> model.output_shape
-    (None, 10)
-    >>> describe(hp.values)["merges"]
-    'concatenate+none'
+Candidates mix activations and layer kinds within one network, so the right initial scale differs
+from block to block. Inputs: signals (length,), sequences (length, channels) and images. Every
+hyperparameter and space option: docs/search_spaces.md.
 """
 
 import keras
@@ -106,7 +68,18 @@ def _validate_choices(name, values):
 
 def build(hp, input_shape, num_classes, compile=True, max_blocks=MAX_BLOCKS, activations=ACTIVATIONS,
           normalizations=NORMALIZATIONS, merges=MERGES, poolings=POOLINGS, units=UNITS):
-    """One candidate of the heterogeneous space; see the module docstring."""
+    """One candidate of the heterogeneous space (its hyperparameters: docs/search_spaces.md).
+
+    Example:
+        >>> import keras_tuner
+        >>> hp = keras_tuner.HyperParameters()
+        >>> hp.Fixed("blocks", 2), hp.Fixed("block_1_merge", "concatenate")
+        (2, 'concatenate')
+        >>> space((40,), 10)(hp).output_shape
+        (None, 10)
+        >>> describe(hp.values)["merges"]
+        'concatenate+none'
+    """
     blocks = hp.Int("blocks", 1, max_blocks, default=min(3, max_blocks))
     layer_type = hp.Choice("layer_type", list(LAYER_TYPES))
     kernel_size = hp.Choice("kernel_size", [3, 5])

@@ -6,7 +6,7 @@ import warnings
 import keras
 
 from autoinit_nas.core import graph, loading, probe, weights
-from autoinit_nas.core.cache import GLOBAL_CACHE
+from autoinit_nas.estimators.cache import GLOBAL_CACHE
 from autoinit_nas.core.config import (
     validate_mapping,
     validate_moment,

@@ -20,7 +20,7 @@ import keras
 from keras.src.saving.serialization_lib import SafeModeScope
 
 from autoinit_nas.core import legacy
-from autoinit_nas.layers import CenteredUnitNorm, WeightedSum
+from autoinit_nas.estimators.layers import CenteredUnitNorm, WeightedSum
 
 # Initializer arguments AutoInit may overwrite; from a config they are
 # deferred so each weight is drawn only once.

@@ -1,71 +1,10 @@
 """Probe propagation: initialize a model while a batch of synthetic noise flows through it.
 
-The paper's scalar propagation summarizes every tensor by one mean and one
-variance and assumes its elements are independent Gaussians. Where that fails
-(max pooling of rectified inputs, global pooling of per-channel offsets,
-pooling of spatially correlated features, drift of finite-width layers at
-depth, the unstable fixed points of gelu and swish) the errors compound layer
-by layer. Probe propagation keeps the whole joint distribution instead, by
-carrying a sample of it: a batch of synthetic Gaussian noise with the declared
-input mean and variance (no data) is pushed through the graph in the same walk
-order, and each layer is initialized just before the probe reaches it:
-
-1. the probe's values at the layer's inputs are summarized as a scalar mean
-   and variance and handed to the layer's estimator, which plans its
-   weights exactly as in scalar mode: the estimator contract (scalar means
-   and variances in, scalar means and variances out) is kept; memoized
-   sampled estimates use two-digit keys here, so similar candidates share them;
-2. the planned weights are drawn and assigned;
-3. the layer runs on the probe with its activation bypassed, and the weight
-   named by the estimator's ``probe_target()`` (the last linear map: a Dense
-   or Conv kernel, a separable conv's pointwise kernel, an attention output
-   projection, an embedding table) is redrawn from the same seed at the scale
-   that makes the measured pre-activation variance ``signal_variance``
-   (narrow layers too: see ``RESCALE_ELEMENTS``);
-4. the layer's output, activation applied (not a scalar summary), is what the
-   next layers receive.
-
-So the shape of every distribution (rectified, saturated, heavy-tailed), the
-frozen per-channel offsets of the realized weights, spatial correlation, and
-finite-width drift reach every later layer as they are, and each scale is
-chosen for the realized weights before it. Layers without a probe target
-(user layers with weights) keep their estimate's scale, computed from the
-probe's measured input moments, as do recurrent layers (their recurrent
-weights act through a nonlinearity: no single map scales their output);
-the probe runs their cells in numpy (``run_on_probe``), as stepping a
-200-step sequence through an eager Keras layer costs about a second. What the probe
-cannot see: real data's correlations (it is i.i.d. noise with the declared
-moments), and sampling error (the probe carries at least ``probe_batch``
-examples, the batch users train with, so BatchNormalization and global
-pooling see what training sees; more where the model's largest tensor is
-small; the inputs are standardized to exactly the declared moments). An
-input that reaches an Embedding gets uniform token ids instead of noise.
-
-Memory is bounded by design: the walk releases each tensor after its last
-reader (``graph.walk``'s ``release``), so the probe holds less than Keras's
-own forward pass at the same batch (which keeps every intermediate until it
-ends); moments are read in slices. Anything the probe cannot run (a layer that fails on the
-batch, returns another shape than it declares, or a numpy runner that
-fails) raises ``ProbeUnavailable`` naming the layer, and AutoInit falls back
-to scalar propagation with a warning.
-
-The batch and its inputs come from ``probe_batch``, the tensors and their
-moments from ``probe_values``; this module is the propagation itself.
-
-Layers run in training mode, as scalar mode predicts: dropout is active
-(from generators seeded by ``sampling_seed``, so weights are reproducible)
-and normalization uses batch statistics; their moving statistics are restored
-afterwards, so the model's state is left as it was apart from its weights.
-
-Example:
-    >>> import keras
-    >>> from autoinit_nas import AutoInit
-    >>> x = keras.Input((16,))
-    >>> h = keras.layers.Dense(32, activation="gelu")(x)
-    >>> model = keras.Model(x, keras.layers.Dense(1, name="head")(h))
-    >>> _, estimates = AutoInit(propagation="probe").initialize_model(model, return_estimates=True)
-    >>> round(estimates["head"][1], 2)
-    1.0
+Walking the graph, each layer's estimator plans its weights from the probe's measured input
+moments, the layer's last linear map is rescaled to the variance measured on the probe, and the
+layer's real output goes on to the next layers. The batch and its inputs come from ``probe_batch``,
+the tensors and their moments from ``probe_values``. Why, step by step, and what the probe cannot
+see: docs/probe.md.
 """
 
 import itertools
@@ -209,7 +148,7 @@ class _BypassedActivation:
 
 
 class ProbePropagation:
-    """One probe pass: initialize ``model``'s layers in walk order; see the module docstring.
+    """One probe pass: initialize ``model``'s layers in walk order (the steps: docs/probe.md).
 
     Args:
         model: a graph model (``graph.is_graph_model``).

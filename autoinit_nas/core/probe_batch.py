@@ -2,10 +2,11 @@
 
 ``batch_size`` sizes the batch from ``probe_batch`` (the batch users train
 with) and the model's largest intermediate, attention scores included;
-``probe_inputs`` draws one array per input: Gaussian noise with the declared
-moments, or uniform token ids for an input that reaches an Embedding
-(``embedding_vocabularies``, through casts, nested models and opened custom
-layers).
+``synthetic_inputs`` draws one array per input (the probe's through
+``probe_inputs``; the visualizer and benchmarks use it too): Gaussian noise
+with the declared moments, or uniform token ids for an input that reaches an
+Embedding (``embedding_vocabularies``, through casts, nested models and opened
+custom layers).
 """
 
 import math
@@ -159,17 +160,41 @@ def _vocabularies_inside(node, slots, expand):
     ]
 
 
-def probe_inputs(model, input_moments, batch, seed, expand=None):
-    """One probe array per model input: N(mean, var) noise, or uniform token ids for Embeddings.
+def synthetic_inputs(model, batch, rng, input_moments=None, exact_moments=False, expand=None):
+    """One numpy array per model input: N(mean, var) noise, or uniform token ids for Embeddings.
 
-    An input that reaches an Embedding (``embedding_vocabularies``, custom
-    layers opened by ``expand`` as the walk opens them) gets ids uniform
-    over the smallest vocabulary that reads it, whatever its dtype and
-    declared moments.
+    The one builder of synthetic inputs: the probe, the visualizer and the
+    benchmarks all draw their batches here. An input that reaches an
+    Embedding (``embedding_vocabularies``, custom layers opened by
+    ``expand`` as the walk opens them) gets ids uniform over the smallest
+    vocabulary that reads it, whatever its dtype and declared moments; a
+    float input gets Gaussian noise, standardized to exactly its declared
+    moments with ``exact_moments``. Open dimensions get ``UNKNOWN_LENGTH``.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> x = keras.Input((3,))
+        >>> model = keras.Model(x, keras.layers.Dense(2)(x))
+        >>> [a.shape for a in synthetic_inputs(model, 8, np.random.default_rng(0))]
+        [(8, 3)]
+
+    Args:
+        model: a Functional model (or anything ``graph.graph_of`` reads).
+        batch: examples per array.
+        rng: a ``numpy.random.Generator``; draws follow the inputs' order.
+        input_moments: one (mean, variance) per input; N(0, 1) by default.
+        exact_moments: standardize each noise array to exactly its moments.
+        expand: the walk's rule for opening custom layers (``graph.inner_graph``).
+
+    Raises:
+        ProbeUnavailable: an integer input that feeds no Embedding, or a
+            dtype that is neither float nor int.
     """
-    rng = np.random.default_rng([int(seed), PROBE_STREAM])
+    inputs = graph.graph_of(model)[0]
+    if input_moments is None:
+        input_moments = [(0.0, 1.0)] * len(inputs)
     arrays = []
-    for tensor, (mean, var) in zip(graph.graph_of(model)[0], input_moments):
+    for tensor, (mean, var) in zip(inputs, input_moments):
         shape = (batch,) + _concrete(tensor.shape[1:])
         dtype = str(tensor.dtype)
         vocabularies = embedding_vocabularies(model, tensor, expand) if ("int" in dtype or "float" in dtype) else []
@@ -182,10 +207,21 @@ def probe_inputs(model, input_moments, batch, seed, expand=None):
                 "know which token ids are valid"
             )
         elif "float" in dtype:
-            noise = rng.standard_normal(shape)
-            # Exactly the declared moments: no sampling error enters at the inputs.
-            noise = (noise - noise.mean()) / max(noise.std(), 1e-12) * math.sqrt(var) + mean
-            arrays.append(noise.astype(dtype))
+            arrays.append(_noise(rng, shape, mean, var, exact_moments).astype(dtype))
         else:
             raise ProbeUnavailable(f"input '{tensor.name}' has dtype {dtype}; expected float or int")
+    return arrays
+
+
+def _noise(rng, shape, mean, var, exact_moments):
+    noise = rng.standard_normal(shape)
+    if exact_moments:  # no sampling error enters at the inputs
+        return (noise - noise.mean()) / max(noise.std(), 1e-12) * math.sqrt(var) + mean
+    return noise * math.sqrt(var) + mean
+
+
+def probe_inputs(model, input_moments, batch, seed, expand=None):
+    """The probe's inputs: ``synthetic_inputs`` with exact moments, from the seed's probe stream, as tensors."""
+    rng = np.random.default_rng([int(seed), PROBE_STREAM])
+    arrays = synthetic_inputs(model, batch, rng, input_moments, exact_moments=True, expand=expand)
     return [keras.ops.convert_to_tensor(array) for array in arrays]

@@ -1,4 +1,4 @@
-"""What the benchmarks share: the machine line, tables, CSV/Markdown output, fresh processes.
+"""What the benchmarks share: the machine line, timing and memory, tables, CSV/Markdown output, fresh processes.
 
 Not a benchmark itself (the leading underscore keeps the runner from
 collecting it).
@@ -58,6 +58,15 @@ def machine_info():
     return lines
 
 
+def start_run(out, lines):
+    """Create ``out`` and print the machine lines, then ``lines``; returns them all (a report's header)."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    header = machine_info() + list(lines)
+    for text in header:
+        print(text, flush=True)
+    return header
+
+
 def peak_rss_mb():
     """Peak resident set size of this process so far, in MB."""
     import resource
@@ -67,11 +76,41 @@ def peak_rss_mb():
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
+def timed_result(function, *args, **kwargs):
+    """(result, seconds) of one call."""
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
 def timed(function, *args, **kwargs):
     """Seconds one call takes."""
-    start = time.perf_counter()
-    function(*args, **kwargs)
-    return time.perf_counter() - start
+    return timed_result(function, *args, **kwargs)[1]
+
+
+def _status_mb(field):
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in MB; nan where absent."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    return math.nan
+
+
+def peak_growth_mb(function):
+    """Peak RSS growth (MB) while ``function()`` runs, from the RSS just before it (Linux).
+
+    The kernel's high-water mark (``VmHWM``) is reset to the current RSS
+    through ``/proc/self/clear_refs`` first, so earlier peaks never hide it.
+    """
+    import gc
+
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    before = _status_mb("VmRSS")
+    function()
+    return _status_mb("VmHWM") - before
 
 
 def spawned_pool():
@@ -115,6 +154,23 @@ def selected_names(parser, items, choices, what="model"):
     if unknown:
         parser.error(f"unknown {what}(s) {unknown}; choose from {list(choices)}")
     return list(dict.fromkeys(names))
+
+
+def add_models_argument(parser, choices, what="models"):
+    """``--models``: a subset of ``choices``, space- or comma-separated (``selected_names`` reads it)."""
+    parser.add_argument(
+        "--models", nargs="+", default=None, metavar="MODEL",
+        help=f"{what} to run (space- or comma-separated), from {', '.join(choices)}; default all",
+    )
+
+
+def tiny_or_default(parser, value, option, tiny, defaults, minimum):
+    """``value``, or ``defaults`` (tiny, full) by ``tiny`` when not given; a parser error below ``minimum``."""
+    if value is None:
+        value = defaults[0] if tiny else defaults[1]
+    if value < minimum:
+        parser.error(f"--{option} must be at least {minimum}")
+    return value
 
 
 def add_propagation_argument(parser):

@@ -34,7 +34,6 @@ import math
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -162,9 +161,7 @@ def measure_series(points, repeats, profile_path=None, propagation="probe"):
     models, rows = [], []
     for series, depth, width, input_width in points:
         gc.collect()
-        start = time.perf_counter()
-        model = build_mlp(depth, width, input_width)
-        build_s = time.perf_counter() - start
+        model, build_s = _common.timed_result(build_mlp, depth, width, input_width)
         rss_before = _common.peak_rss_mb()
         first = _common.timed(_initialize, model, propagation)
         rss_after = _common.peak_rss_mb()
@@ -287,24 +284,19 @@ def parse_args(argv=None):
     _common.add_propagation_argument(parser)
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a slope misses")
     args = parser.parse_args(argv)
-    if args.repeats is None:
-        args.repeats = TINY_REPEATS if args.tiny else DEFAULT_REPEATS
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    args.repeats = _common.tiny_or_default(parser, args.repeats, "repeats", args.tiny,
+                                           (TINY_REPEATS, DEFAULT_REPEATS), 1)
     return args
 
 
 def main(argv=None):
     """Run the benchmark; returns the exit status (0 unless --strict and a miss)."""
     args = parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    header = _common.machine_info() + [
+    header = _common.start_run(args.out, [
         f"propagation {args.propagation}; "
         f"steady state = median of {args.repeats} calls{' (tiny models)' if args.tiny else ''}; "
         f"one spawned process per series; slope target <= {SLOPE_TARGET}",
-    ]
-    for text in header:
-        print(text, flush=True)
+    ])
     rows = []
     points = plan(args.tiny)
     for series in args.series:

@@ -114,17 +114,17 @@ LAYER_TABLE = _common.Table(
 
 
 def make_inputs(model, kind, batch, seed):
-    """A batch of N(0, 1) noise per input (token ids for int inputs)."""
+    """A batch of N(0, 1) noise per input, token ids for inputs that feed an Embedding.
+
+    Drawn by the core's builder (``probe_batch.synthetic_inputs``) from
+    ``numpy.random.default_rng(seed)``; ``kind`` (the zoo's input kind) is
+    implied by the model's inputs and not read.
+    """
     import numpy as np
 
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for tensor in model.inputs:
-        shape = (batch,) + tuple(tensor.shape[1:])
-        if "int" in str(tensor.dtype):
-            arrays.append(rng.integers(0, 1000, size=shape).astype("int32"))
-        else:
-            arrays.append(rng.standard_normal(shape).astype("float32"))
+    from autoinit_nas.core.probe_batch import synthetic_inputs
+
+    arrays = synthetic_inputs(model, batch, np.random.default_rng(seed))
     return arrays if len(arrays) > 1 else arrays[0]
 
 
@@ -140,12 +140,14 @@ def _input_layer_names(model):
     return names
 
 
-def _log2_ratio(measured, predicted):
-    if measured <= 1e-30 and predicted <= 1e-30:
+def variance_error(measured, predicted):
+    """Signed ``visualize.log2_error``; a variance that collapsed or blew up is an infinite miss."""
+    from autoinit_nas.visualize import log2_error
+
+    if measured == predicted:
         return 0.0
-    if measured <= 1e-30 or predicted <= 1e-30:
-        return math.copysign(math.inf, measured - predicted)
-    return math.log2(measured / predicted)
+    error = log2_error(measured, predicted, signed=True)
+    return math.copysign(math.inf, measured - predicted) if math.isnan(error) else error
 
 
 def _output_key(model):
@@ -161,7 +163,7 @@ def _layer_rows(name, mode, references, measured, skip):
         if key.split("/")[-1].split("@")[0] in skip or key not in measured:
             continue
         mean_meas, var_meas = measured[key]
-        signed = _log2_ratio(var_meas, var_ref)
+        signed = variance_error(var_meas, var_ref)
         rows.append({
             "model": name, "mode": mode, "layer": key, "predicted_mean": mean_ref,
             "predicted_var": var_ref, "measured_mean": mean_meas, "measured_var": var_meas,
@@ -176,9 +178,8 @@ def _timed_autoinit(model, propagation, config):
 
     autoinit = AutoInit(weight_init_config=config, propagation=propagation)
     autoinit.initialize_model(model)
-    start = time.perf_counter()
-    _, estimates = autoinit.initialize_model(model, return_estimates=True)
-    return estimates, time.perf_counter() - start
+    (_, estimates), seconds = _common.timed_result(autoinit.initialize_model, model, return_estimates=True)
+    return estimates, seconds
 
 
 def evaluate_model(name, tiny=False, batch=DEFAULT_BATCH, seed=DEFAULT_SEED):
@@ -331,10 +332,7 @@ def parse_args(argv=None):
         prog="python -m experiments.benchmarks.fidelity",
         description="Predicted vs measured variance, layer by layer, over a zoo of architectures.",
     )
-    parser.add_argument(
-        "--models", nargs="+", default=None, metavar="MODEL",
-        help=f"zoo models to run (space- or comma-separated), from {', '.join(ZOO)}; default all",
-    )
+    _common.add_models_argument(parser, ZOO, what="zoo models")
     parser.add_argument("--batch", type=int, default=None,
                         help=f"noise batch size (default {DEFAULT_BATCH}; {TINY_BATCH} with --tiny)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="build and AutoInit seed")
@@ -345,28 +343,22 @@ def parse_args(argv=None):
                         help="exit with status 1 when probe propagation misses a target on any model")
     args = parser.parse_args(argv)
     args.models = _common.selected_names(parser, args.models or models_for(args.tiny), ZOO)
-    if args.batch is None:
-        args.batch = TINY_BATCH if args.tiny else DEFAULT_BATCH
-    if args.batch < 2:
-        parser.error("--batch must be at least 2")
+    args.batch = _common.tiny_or_default(parser, args.batch, "batch", args.tiny, (TINY_BATCH, DEFAULT_BATCH), 2)
     return args
 
 
 def main(argv=None):
     """Run the benchmark; returns the exit status (0 unless --strict and a miss or error)."""
     args = parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     low, high = TARGET_BAND
-    header = _common.machine_info() + [
+    header = _common.start_run(args.out, [
         f"{len(args.models)} models{' (tiny)' if args.tiny else ''}, N(0,1) noise batch {args.batch}, "
         f"seed {args.seed}, training-mode measurement; per-layer error |log2(measured / predicted "
         f"variance)|; final variance at the output over batch x "
         f"{TINY_HEAD_UNITS if args.tiny else HEAD_UNITS} head units (anchors: their own output); "
         f"targets (probe): final variance in [{low}, {high}] and median <= {TARGET_MEDIAN} for "
         f">= {TARGET_SHARE:.0%} of the zoo, median <= {TARGET_ANCHOR_MEDIAN} on each NAS anchor",
-    ]
-    for text in header:
-        print(text, flush=True)
+    ])
     rows, layers = _common.run_spawned(evaluate_zoo, args.models, args.tiny, args.batch, args.seed)
     printed = _common.Table(
         PRINTED_COLUMNS, TABLE.headers, TABLE.formats, TABLE.text_columns,

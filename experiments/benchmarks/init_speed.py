@@ -38,7 +38,6 @@ import math
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -84,30 +83,27 @@ HEADERS = {
 # Models. Each builder takes ``tiny`` and returns a built functional model.
 
 
-def build_mlp(tiny=False):
-    """50 Dense(256, relu) layers (tiny: 4 x Dense(16))."""
+def _relu_chain(depth, width, name):
+    """``depth`` Dense(width, relu) layers on ``width`` inputs."""
     import keras
 
-    depth, width = (4, 16) if tiny else (50, 256)
     inputs = keras.Input((width,))
     x = inputs
     for _ in range(depth):
         x = keras.layers.Dense(width, activation="relu")(x)
-    return keras.Model(inputs, x, name="mlp")
+    return keras.Model(inputs, x, name=name)
+
+
+def build_mlp(tiny=False):
+    """50 Dense(256, relu) layers (tiny: 4 x Dense(16))."""
+    return _relu_chain(*((4, 16) if tiny else (50, 256)), "mlp")
 
 
 def build_mlp200(tiny=False):
     """200 Dense(64, relu) layers on 64 inputs: 832 k parameters, where per-layer
     overhead dominates (tiny: 20 x Dense(8))."""
-    import keras
-
     _common.raise_recursion_limit()
-    depth, width = (20, 8) if tiny else (200, 64)
-    inputs = keras.Input((width,))
-    x = inputs
-    for _ in range(depth):
-        x = keras.layers.Dense(width, activation="relu")(x)
-    return keras.Model(inputs, x, name="mlp200")
+    return _relu_chain(*((20, 8) if tiny else (200, 64)), "mlp200")
 
 
 def build_cnn(tiny=False):
@@ -192,19 +188,10 @@ MODELS = {
 # Measurement (runs in a fresh process per model).
 
 
-_peak_rss_mb = _common.peak_rss_mb
-
-
 def _initialize(model, propagation="probe"):
     from autoinit_nas import AutoInit
 
     AutoInit(weight_init_config={"seed": 0}, propagation=propagation).initialize_model(model)
-
-
-def _timed(function, *args):
-    start = time.perf_counter()
-    function(*args)
-    return time.perf_counter() - start
 
 
 def _count_layers(model):
@@ -226,23 +213,21 @@ def measure(name, tiny=False, repeats=DEFAULT_REPEATS, profile_path=None, propag
     _common.raise_recursion_limit()
     builder = MODELS[name]
     repeats = max(int(repeats), 1)
-    build_first = time.perf_counter()
-    model = builder(tiny)
-    build_first = time.perf_counter() - build_first
+    model, build_first = _common.timed_result(builder, tiny)
 
     gc.collect()
-    peak_before = _peak_rss_mb()
+    peak_before = _common.peak_rss_mb()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        first = _timed(_initialize, model, propagation)
-        steady = [_timed(_initialize, model, propagation) for _ in range(repeats)]
-    peak_after = _peak_rss_mb()
+        first = _common.timed(_initialize, model, propagation)
+        steady = [_common.timed(_initialize, model, propagation) for _ in range(repeats)]
+    peak_after = _common.peak_rss_mb()
 
     profile_text = None
     if profile_path is not None:
         profile_text = _profile(model, repeats, profile_path, propagation)
 
-    builds = [_timed(builder, tiny) for _ in range(repeats)]
+    builds = [_common.timed(builder, tiny) for _ in range(repeats)]
     return {
         "model": name,
         "layers": _count_layers(model),
@@ -290,11 +275,6 @@ def judge(row):
     row["budget"] = "MISS" if misses else "PASS"
     row["misses"] = "; ".join(misses)
     return row
-
-
-def machine_info():
-    """Lines describing the machine and the software versions."""
-    return _common.machine_info()
 
 
 def _format(column, value):
@@ -352,10 +332,7 @@ def parse_args(argv=None):
         prog="python -m experiments.benchmarks.init_speed",
         description="Time AutoInit against Keras model building, one fresh process per model.",
     )
-    parser.add_argument(
-        "--models", nargs="+", default=None, metavar="MODEL",
-        help=f"models to run (space- or comma-separated), from {', '.join(MODELS)}; default all",
-    )
+    _common.add_models_argument(parser, MODELS)
     parser.add_argument(
         "--repeats", type=int, default=None,
         help=f"steady-state AutoInit calls and warm builds per model "
@@ -383,10 +360,8 @@ def parse_args(argv=None):
     )
     args = parser.parse_args(argv)
     args.models = _common.selected_names(parser, args.models or list(MODELS), MODELS)
-    if args.repeats is None:
-        args.repeats = TINY_REPEATS if args.tiny else DEFAULT_REPEATS
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    args.repeats = _common.tiny_or_default(parser, args.repeats, "repeats", args.tiny,
+                                           (TINY_REPEATS, DEFAULT_REPEATS), 1)
     if args.isolation is None:
         args.isolation = "shared" if args.tiny else "model"
     return args
@@ -395,19 +370,16 @@ def parse_args(argv=None):
 def main(argv=None):
     """Run the benchmark; returns the exit status (0 unless --strict and a miss)."""
     args = parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     process = (
         "one spawned process per model" if args.isolation == "model"
         else "all models in one spawned process"
     )
-    header = machine_info() + [
+    header = _common.start_run(args.out, [
         f"propagation {args.propagation}; "
         f"repeats {args.repeats}{' (tiny models)' if args.tiny else ''}; {process}; "
         f"budget: steady <= {BUDGET_STEADY_S}s (below 1M parameters), <= {BUDGET_BUILD_RATIO}x "
         f"build, RSS growth <= {BUDGET_RSS_MB:.0f}MB",
-    ]
-    for text in header:
-        print(text, flush=True)
+    ])
     rows = []
     pool = _common.spawned_pool() if args.isolation == "shared" else None
     try:

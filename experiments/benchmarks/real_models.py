@@ -40,7 +40,6 @@ import multiprocessing
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -136,49 +135,20 @@ def build(name, resolution):
     return BUILDERS[name](resolution)
 
 
-def _vocabulary_size(model):
-    """The smallest Embedding vocabulary in the model (None without an Embedding)."""
-    import keras
-
-    sizes = [layer.input_dim for layer in model._flatten_layers(include_self=False, recursive=True)
-             if isinstance(layer, keras.layers.Embedding)]
-    return min(sizes) if sizes else None
-
-
 def batch_of(model, batch, seed):
-    """(inputs, labels): N(0, 1) noise, or token ids for a model that embeds its input."""
+    """(inputs, labels): N(0, 1) noise, or token ids for a model that embeds its input.
+
+    The inputs come from the core's builder (``probe_batch.synthetic_inputs``),
+    the labels from the same generator after them.
+    """
     import numpy as np
 
+    from autoinit_nas.core.probe_batch import synthetic_inputs
+
     rng = np.random.default_rng(seed)
-    shape = (batch,) + tuple(model.inputs[0].shape[1:])
-    vocabulary = _vocabulary_size(model)
-    if vocabulary is not None:
-        # Token ids in the Input's own dtype (the keras-io example's is float).
-        inputs = rng.integers(0, vocabulary, size=shape).astype(model.inputs[0].dtype)
-    else:
-        inputs = rng.standard_normal(shape).astype("float32")
+    inputs = synthetic_inputs(model, batch, rng)[0]
     labels = rng.integers(0, int(model.outputs[0].shape[-1]), size=(batch,))
     return inputs, labels
-
-
-def _rss_mb(field):
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    return math.nan
-
-
-def peak_growth_mb(function):
-    """Peak RSS growth (MB) while ``function()`` runs, from the RSS just before it."""
-    import gc
-
-    gc.collect()
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")  # resets the peak (VmHWM) to the current RSS
-    before = _rss_mb("VmRSS")
-    function()
-    return _rss_mb("VmHWM") - before
 
 
 def memory_task(name, resolution, what, seed):
@@ -195,9 +165,9 @@ def memory_task(name, resolution, what, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if what == "forward":
-            return peak_growth_mb(lambda: model(inputs, training=True))
+            return _common.peak_growth_mb(lambda: model(inputs, training=True))
         autoinit = AutoInit(weight_init_config={"seed": seed}, propagation=what)
-        return peak_growth_mb(lambda: autoinit.initialize_model(model))
+        return _common.peak_growth_mb(lambda: autoinit.initialize_model(model))
 
 
 def _variance(model, inputs):
@@ -210,20 +180,14 @@ def _variance(model, inputs):
 
 def _layer_errors(references, measured, skip):
     """|log2(measured / predicted variance)| per layer present in both (input layers skipped)."""
-    from experiments.benchmarks.fidelity import _log2_ratio
+    from experiments.benchmarks.fidelity import variance_error
 
     errors = []
     for key, (_, predicted) in references.items():
         if key.split("/")[-1].split("@")[0] in skip or key not in measured:
             continue
-        errors.append(abs(_log2_ratio(measured[key][1], predicted)))
+        errors.append(abs(variance_error(measured[key][1], predicted)))
     return errors
-
-
-def _timed(function):
-    start = time.perf_counter()
-    result = function()
-    return result, time.perf_counter() - start
 
 
 def _initialized(model, propagation, seed):
@@ -231,8 +195,8 @@ def _initialized(model, propagation, seed):
     from autoinit_nas import AutoInit
 
     autoinit = AutoInit(weight_init_config={"seed": seed}, propagation=propagation)
-    _, first = _timed(lambda: autoinit.initialize_model(model))
-    (_, estimates), steady = _timed(lambda: autoinit.initialize_model(model, return_estimates=True))
+    _, first = _common.timed_result(autoinit.initialize_model, model)
+    (_, estimates), steady = _common.timed_result(autoinit.initialize_model, model, return_estimates=True)
     return estimates, first, steady
 
 
@@ -243,7 +207,7 @@ def _train_step_seconds(model, inputs, labels):
     model.compile(optimizer="adam",
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.train_on_batch(inputs, labels)
-    return _timed(lambda: model.train_on_batch(inputs, labels))[1]
+    return _common.timed(model.train_on_batch, inputs, labels)
 
 
 def quality_task(name, resolution, propagations, seed):
@@ -259,7 +223,7 @@ def quality_task(name, resolution, propagations, seed):
     from experiments.benchmarks.fidelity import _input_layer_names, _output_key
 
     keras.utils.set_random_seed(seed)
-    model, build_s = _timed(lambda: build(name, resolution))
+    model, build_s = _common.timed_result(build, name, resolution)
     small, labels = batch_of(model, TRAIN_BATCH, seed + 1)
     large, _ = batch_of(model, LARGE_BATCH, seed + 2)
     skip = _input_layer_names(model)
@@ -445,13 +409,10 @@ def parse_args(argv=None):
 def main(argv=None):
     """Run the benchmark: progress lines, then a table; writes CSV and Markdown. Returns 0."""
     args = parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    header = _common.machine_info() + [
+    header = _common.start_run(args.out, [
         f"seed {args.seed}; modes default, {', '.join(args.propagation)}; batch {TRAIN_BATCH} "
         f"(variance also at {LARGE_BATCH}); one fresh process per measurement",
-    ]
-    for text in header:
-        print(text, flush=True)
+    ])
     rows = []
     pool = fork_server()
     try:

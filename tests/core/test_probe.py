@@ -151,7 +151,7 @@ def test_every_distribution_ends_at_unit_variance(distribution):
 
 
 def test_constrained_weights_stay_centred_and_scaled():
-    from autoinit_nas.layers import CenteredUnitNorm
+    from autoinit_nas.estimators.layers import CenteredUnitNorm
 
     model = AutoInit(weight_init_config={"seed": 2, "constrain_weights": True}).initialize_model(
         mlp("relu", 6, width=64)

@@ -19,6 +19,7 @@ import pytest
 from autoinit_nas import AutoInit
 from autoinit_nas.core import probe
 from autoinit_nas.maths.sanitize import AutoInitWarning
+from experiments.benchmarks.real_models import timeseries_transformer
 from tests.conftest import to_numpy
 
 L = keras.layers
@@ -170,21 +171,6 @@ def test_after_a_fallback_the_unsupported_layer_warning_says_what_happened():
     assert "pass through unchanged" in unsupported[0] and "probe" not in unsupported[0]
 
 
-def time_series_transformer(length=64, blocks=4):
-    """keras-io's time-series transformer (head size 256, 4 heads) at a short sequence."""
-    inputs = keras.Input((length, 1))
-    x = inputs
-    for _ in range(blocks):
-        attended = L.MultiHeadAttention(key_dim=256, num_heads=4, dropout=0.25)(x, x)
-        attended = L.LayerNormalization(epsilon=1e-6)(L.Dropout(0.25)(attended))
-        residual = attended + x
-        hidden = L.Conv1D(4, 1, activation="relu")(residual)
-        hidden = L.Conv1D(1, 1)(L.Dropout(0.25)(hidden))
-        x = L.LayerNormalization(epsilon=1e-6)(hidden) + residual
-    x = L.GlobalAveragePooling1D(data_format="channels_first")(x)
-    return keras.Model(inputs, L.Dense(2)(L.Dense(128, activation="relu")(x)))
-
-
 def test_the_time_series_transformer_holds_less_than_a_forward_pass(monkeypatch):
     """Memory by design: the probe keeps only the tensors later layers still read.
 
@@ -206,7 +192,7 @@ def test_the_time_series_transformer_holds_less_than_a_forward_pass(monkeypatch)
             peak[0] = max(peak[0], held)
 
     monkeypatch.setattr(probe, "ProbeValue", Tracked)
-    model = time_series_transformer()
+    model = timeseries_transformer(dict(length=64))  # the benchmark's keras-io model, shorter
     AutoInit(weight_init_config={"seed": 0}).initialize_model(model)
     batch = probe.batch_size(model)
     assert batch == 32  # sized from the (4, 64, 64) attention scores, not the (64, 1) outputs

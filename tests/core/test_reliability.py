@@ -438,7 +438,7 @@ def determinism_digest(seed=1234, propagation="scalar"):
         model = determinism_model()
         config = {"seed": seed, "distribution": distribution, "monte_carlo_samples": 20000,
                   "recurrent_monte_carlo_samples": 500}
-        from autoinit_nas.core.cache import EstimateCache
+        from autoinit_nas.estimators.cache import EstimateCache
 
         _, estimates = AutoInit(
             weight_init_config=config, cache=EstimateCache(), propagation=propagation
