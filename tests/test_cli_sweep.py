@@ -26,7 +26,7 @@ def test_sweep_report_and_resume(tmp_path, capsys):
     lines = trial_lines(printed)
     assert [line[:5] for line in lines] == ["[1/2]", "[2/2]"], printed
     assert "sweep mlp on wine: 80 train / 20 validation examples" in printed
-    assert "AutoInit vs default on val_accuracy (2 candidates)" in printed
+    assert "autoinit vs default on val_accuracy (2 candidates)" in printed
     assert f"report: autoinit-nas report {out}" in printed
     saved = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     assert saved["spec"]["seed"] == 4 and saved["runs"][0]["ran"] == ["0", "1"]

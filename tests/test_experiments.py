@@ -117,6 +117,8 @@ def test_spec_validation_names_the_field():
         ({"space": "cnnn"}, "Unknown search space 'cnnn'"),
         ({"data": "cifar"}, "Unknown dataset 'cifar'"),
         ({"engine": "optuna"}, "Unknown engine 'optuna'. Expected one of: keras-tuner, ray"),
+        ({"engine_options": {"tuner": "grid"}}, r"`tuner` must be one of \('random', 'bayesian'\)"),
+        ({"engine": "ray", "engine_options": {"tuner": "random"}}, r"Unknown option\(s\) \['tuner'\] for engine 'ray'"),
         ({"init": "both"}, "`init` must be one of"),
         ({"trials": 0}, "`trials` must be a positive int"),
         ({"hyperparameters": {"depth": {"low": 1}}}, "Hyperparameter 'depth' must be"),
@@ -157,6 +159,15 @@ def test_run_sweep_refuses_a_different_sweep_in_the_same_directory(tmp_path):
     (tmp_path / sweep.SPEC_FILE).write_text(json.dumps({"spec": {**sweep.SweepSpec(epochs=3).identity()}}))
     with pytest.raises(sweep.SweepError, match=r"holds a different sweep \(epochs: 3 there, 2 now\)"):
         sweep.run_sweep(sweep.SweepSpec(out=str(tmp_path), epochs=2), progress=lambda line: None)
+
+
+def test_saved_sweeps_of_earlier_releases_keep_their_engine_options(tmp_path):
+    old = {**dataclasses.asdict(sweep.SweepSpec(out=str(tmp_path))), "tuner": "bayesian", "address": None}
+    del old["engine_options"]  # sweep.json as earlier releases wrote it: engine options at the top level
+    (tmp_path / sweep.SPEC_FILE).write_text(json.dumps({"spec": old, "runs": []}))
+    assert sweep.read_spec(str(tmp_path)).engine_options == {"tuner": "bayesian"}
+    with pytest.raises(sweep.SweepError, match=r"holds a different sweep \(tuner: 'bayesian' there, 'random' now\)"):
+        sweep.run_sweep(sweep.SweepSpec(out=str(tmp_path)), progress=lambda line: None)
 
 
 def test_run_sweep_rejects_unknown_hyperparameters(tmp_path):
@@ -223,7 +234,7 @@ def test_build_report_writes_tables_markdown_and_plots(tmp_path):
     text = built.text
     assert "mlp on digits, 1 epochs, keras-tuner: 6 trials (6 completed)" in text
     assert "depth  activation  default  autoinit  difference  diverged" in text
-    assert "Wilcoxon signed-rank p = " in text and "diverged arms: AutoInit 0, default 1" in text
+    assert "Wilcoxon signed-rank p = " in text and "diverged arms: autoinit 0, default 1" in text
     assert "depth_bucket" in text and "activation    relu" in text
     markdown = (out / "report.md").read_text()
     assert "| depth | activation | default | autoinit | difference | diverged |" in markdown

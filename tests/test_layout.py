@@ -19,17 +19,16 @@ MAX_LINES = 500
 OVERSIZED = set()
 # Floors, bottom to top: a module imports only from its own floor or lower ones.
 FLOORS = (
-    ("autoinit_nas.maths",),
-    # The estimate cache and the serializable layers are leaves the estimators use.
-    ("autoinit_nas.estimators", "autoinit_nas.core.cache", "autoinit_nas.layers"),
+    ("autoinit_nas.maths", "autoinit_nas.stats"),
+    ("autoinit_nas.estimators",),
     ("autoinit_nas.core", "autoinit_nas.init_methods"),
     ("search_spaces",),
     ("autoinit_nas.trials",),
     ("autoinit_nas.engines", "autoinit_nas.integrations"),
-    ("autoinit_nas.results", "autoinit_nas.datasets", "autoinit_nas.configs", "autoinit_nas.arguments",
-     "autoinit_nas.standalone"),
+    ("autoinit_nas.results", "autoinit_nas.comparisons", "autoinit_nas.datasets", "autoinit_nas.configs",
+     "autoinit_nas.arguments", "autoinit_nas.standalone"),
     ("autoinit_nas.study.stats", "autoinit_nas.visualize"),
-    ("autoinit_nas.report", "autoinit_nas.sweeps", "autoinit_nas.study"),
+    ("autoinit_nas.report", "autoinit_nas.report_plots", "autoinit_nas.sweeps", "autoinit_nas.study"),
     ("autoinit_nas", "autoinit_nas.cli", "experiments"),
 )
 CORE_FORBIDDEN = ("keras_tuner", "ray", "pandas")
@@ -178,3 +177,44 @@ def test_the_checks_catch_a_cycle_an_upward_import_and_a_long_module(tmp_path):
     assert find_cycle(graph) == ["autoinit_nas.core.a", "autoinit_nas.results", "autoinit_nas.core.a"]
     assert upward_imports(graph) == [("autoinit_nas.core.a", "autoinit_nas.results")]
     assert long_modules(broken) == {"autoinit_nas.results": 502}
+
+
+def engine_folder_imports(files):
+    """[(module, imported name)] where a module outside engines/ and integrations/ imports an engine folder."""
+    folders = sorted(
+        module for module, path in files.items()
+        if module.startswith("autoinit_nas.engines.") and module.count(".") == 2 and path.name == "__init__.py"
+    )
+    allowed = ("autoinit_nas.engines", "autoinit_nas.integrations")
+    return sorted(
+        (module, name)
+        for module, path in files.items()
+        if not (module in allowed or module.startswith(tuple(prefix + "." for prefix in allowed)))
+        for name in imported_names(path, module)
+        if any(name == folder or name.startswith(folder + ".") for folder in folders)
+    )
+
+
+def test_only_engines_and_integrations_import_an_engine_folder(files):
+    assert engine_folder_imports(files) == []
+
+
+def test_the_engine_folder_check_catches_an_import(tmp_path):
+    """The check on a small broken tree: a sweep importing an engine folder is caught, the registry is not."""
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    for folder in ("engines", "engines/toy", "sweeps", "integrations"):
+        (tmp_path / "autoinit_nas" / folder).mkdir()
+        (tmp_path / "autoinit_nas" / folder / "__init__.py").write_text("")
+    (tmp_path / "autoinit_nas" / "engines" / "toy" / "sweep.py").write_text("")
+    (tmp_path / "autoinit_nas" / "integrations" / "toy.py").write_text("from autoinit_nas.engines.toy import sweep\n")
+    (tmp_path / "autoinit_nas" / "sweeps" / "runner.py").write_text(
+        "from autoinit_nas.engines import ENGINES\n"
+        "def run():\n    from autoinit_nas.engines.toy.sweep import Driver\n"
+    )
+    (tmp_path / "experiments" / "bench.py").write_text("from autoinit_nas.engines import toy\n")
+    assert engine_folder_imports(module_files(tmp_path)) == [
+        ("autoinit_nas.sweeps.runner", "autoinit_nas.engines.toy.sweep.Driver"),
+        ("experiments.bench", "autoinit_nas.engines.toy"),
+    ]

@@ -6,3 +6,8 @@ from autoinit_nas.engines.keras_tuner.hypermodel import (  # noqa: F401
     INIT_MODES,
     AutoInitHyperModel,
 )
+from autoinit_nas.engines.keras_tuner.space import (  # noqa: F401 - search spaces speak keras-tuner's hp API
+    check_hyperparameter,
+    hyperparameters_from_overrides,
+    space_hyperparameters,
+)

@@ -10,7 +10,7 @@ import hashlib
 import keras
 
 import search_spaces
-from autoinit_nas.engines.keras_tuner.space import hyperparameters_from_overrides
+from autoinit_nas.integrations.keras_tuner import hyperparameters_from_overrides
 from autoinit_nas import datasets
 
 

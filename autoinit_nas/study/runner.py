@@ -21,7 +21,7 @@ import sys
 import time
 
 from autoinit_nas.core.autoinit import AutoInit
-from autoinit_nas.engines.ray.trainable import with_autoinit
+from autoinit_nas.integrations.ray_tune import progress_callback, tune_session, with_autoinit
 from autoinit_nas.trials import records
 from autoinit_nas.study.candidates import study_candidates
 from autoinit_nas.study.trainable import train_candidate
@@ -95,66 +95,35 @@ def run_study(spec, stream=None):
 
 
 def _run_on_ray(spec, todo, progress):
-    import ray
+    def trial_ended(trial, error):
+        progress.finished(trial.config["candidate"]["candidate"], None if error is None else "error")
+
+    with tune_session(address=spec.address, listener=trial_ended):  # Ray up before the object store is used
+        _tuner(spec, todo).fit()
+
+
+def _tuner(spec, todo):
     from ray import tune
 
-    started = False
-    if not ray.is_initialized():
-        ray.init(address=spec.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        started = True
     store = os.path.abspath(os.path.join(spec.out, RAY_FOLDER))
     settings = {"arms": list(spec.arms), "epochs": spec.epochs, "batch_size": spec.batch_size,
                 "lsuv_batch": spec.lsuv_batch, "seed": spec.seed,
                 "cells": {f"{s['name']}/{d['name']}": (s, d) for s, d in spec.cells()}}
     trainable = with_autoinit(train_candidate, autoinit=AutoInit(), seed=spec.seed, metric=spec.objective,
                               mode="max", settings=settings)
-    tuner = tune.Tuner(
+    return tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),
         param_space={"candidate": tune.grid_search(todo)},
         tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=_trial_folder),
         run_config=tune.RunConfig(name=_next_run_name(store), storage_path=store, verbose=0,
-                                  callbacks=[_progress_callback()],
+                                  callbacks=[progress_callback()],
                                   failure_config=tune.FailureConfig(max_failures=1)),
     )
-    global _ACTIVE_PROGRESS
-    previous = os.environ.get("RAY_AIR_NEW_OUTPUT")
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the legacy reporter honours verbose=0
-    _ACTIVE_PROGRESS = progress
-    try:
-        tuner.fit()
-    finally:
-        _ACTIVE_PROGRESS = None
-        if previous is None:
-            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
-        else:
-            os.environ["RAY_AIR_NEW_OUTPUT"] = previous
-        if started:
-            ray.shutdown()
 
 
 def _trial_folder(trial):
     candidate = trial.config["candidate"]["candidate"]
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", candidate) + f"_{trial.trial_id}"
-
-
-_ACTIVE_PROGRESS = None  # the Progress of the study this driver runs (callbacks are pickled: they hold nothing)
-
-
-def _progress_callback():
-    from ray import tune
-
-    class StudyProgress(tune.Callback):
-        """One progress line per finished candidate (stateless: Tune pickles its callbacks)."""
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            if _ACTIVE_PROGRESS is not None:
-                _ACTIVE_PROGRESS.finished(trial.config["candidate"]["candidate"], None)
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            if _ACTIVE_PROGRESS is not None:
-                _ACTIVE_PROGRESS.finished(trial.config["candidate"]["candidate"], "error")
-
-    return StudyProgress()
 
 
 class Progress:

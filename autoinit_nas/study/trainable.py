@@ -10,9 +10,7 @@ trial record (``RayReportCallback``), so one run gives a score at every budget.
 
 import keras
 
-from autoinit_nas.engines.ray.callback import RayReportCallback
-from autoinit_nas.engines.ray.space import build_from_config
-from autoinit_nas.engines.ray.trainable import prepare_model
+from autoinit_nas.integrations.ray_tune import RayReportCallback, build_from_config, prepare_model
 from autoinit_nas.trials.arms import data_batch
 from autoinit_nas.trials.rerun import TrainingStart
 from autoinit_nas.study.candidates import load_dataset, space_of

@@ -1,6 +1,6 @@
 """Sweeps: a search space on an offline dataset, through an engine, AutoInit vs Keras's default init.
 
-``spec`` (what to sweep), ``engines`` (which engine runs it), ``runner``
+``spec`` (what to sweep; engines come from ``autoinit_nas.engines.ENGINES``), ``runner``
 (``run_sweep``), ``state`` (``out/sweep.json``, resuming), ``progress`` (one
 line per trial) and ``command`` (``autoinit-nas sweep``). Layout of a sweep
 directory and resuming: docs/engines.md.
@@ -11,9 +11,8 @@ Example:
     'min'
 """
 
-from autoinit_nas.engines.errors import SweepError  # noqa: F401
-from autoinit_nas.sweeps.engines import ENGINES, register_engine  # noqa: F401
-from autoinit_nas.sweeps.engines import names as engines  # noqa: F401
+from autoinit_nas.engines import ENGINES, Engine, SweepError, register_engine  # noqa: F401
+from autoinit_nas.engines import names as engines  # noqa: F401
 from autoinit_nas.sweeps.progress import MAX_CONSECUTIVE_ERRORS, SweepContext, TrialReport, format_report  # noqa: F401
 from autoinit_nas.sweeps.runner import Sweep, run_sweep  # noqa: F401
 from autoinit_nas.sweeps.spec import IDENTITY, INIT_MODES, SweepSpec  # noqa: F401

@@ -8,12 +8,12 @@ import json
 import os
 import sys
 
+import search_spaces
+
 from autoinit_nas.arguments import arm_list, positive_int
-from autoinit_nas.engines.errors import SweepError
-from autoinit_nas.engines.keras_tuner.sweep import TUNERS
+from autoinit_nas.engines import ENGINES, SweepError
 from autoinit_nas.trials.arms import ARMS, INIT_MODES
 from autoinit_nas import configs, datasets, report
-from autoinit_nas.sweeps.engines import ENGINES
 from autoinit_nas.sweeps.runner import run_sweep
 from autoinit_nas.standalone import run_command
 from autoinit_nas.sweeps.spec import PROPAGATIONS, SweepSpec
@@ -33,7 +33,7 @@ def add_arguments(parser):
         "example: autoinit-nas sweep --config deep-mlp --trials 10 --out out/deep-mlp"
     )
     parser.add_argument("--config", metavar="NAME", help="a named config (autoinit_nas/configs) or a .json path")
-    parser.add_argument("--space", metavar="S", help="search space: mlp, cnn, resnet, transformer (default mlp)")
+    parser.add_argument("--space", metavar="S", help=f"search space: {', '.join(search_spaces.names())} (default mlp)")
     parser.add_argument("--data", metavar="D", help="offline dataset (default digits)")
     parser.add_argument("--engine", choices=list(ENGINES), help="search engine (default keras-tuner)")
     parser.add_argument("--trials", type=positive_int, metavar="N", help="candidates in total (default 10)")
@@ -46,7 +46,6 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=positive_int, metavar="B", help="batch size (default 64)")
     parser.add_argument("--objective", metavar="METRIC", help="metric to optimize and compare (default val_accuracy)")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="use at most N training examples")
-    parser.add_argument("--tuner", choices=TUNERS, help="keras-tuner search algorithm (default random)")
     parser.add_argument(
         "--hp", action="append", default=[], metavar="NAME=VALUE",
         help='narrow a hyperparameter: depth=4 (fixed), \'activation=["relu","tanh"]\' (choice), '
@@ -54,8 +53,40 @@ def add_arguments(parser):
     )
     parser.add_argument("--propagation", choices=PROPAGATIONS,
                         help="AutoInit's propagation: probe (default) or scalar (the paper's)")
-    parser.add_argument("--address", metavar="ADDR", help="Ray cluster address for --engine ray (default: RAY_ADDRESS or local)")
     parser.add_argument("--overwrite", action="store_true", help="delete what --out holds instead of resuming")
+    for engine in ENGINES.values():
+        _add_engine_arguments(parser, engine)
+
+
+def _add_engine_arguments(parser, engine):
+    """The engine's own flags, in a group of their own (a flag another engine added already is shared)."""
+    options = engine.option_module()
+    if options is None or not hasattr(options, "add_arguments"):
+        return
+    group = parser.add_argument_group(f"{engine.name} options")
+    try:
+        options.add_arguments(group)
+    except argparse.ArgumentError:
+        pass
+
+
+def _engine_options(args, engine_name):
+    """{option: value} of the engine flags given; ``ValueError`` for another engine's flags."""
+    own = set(ENGINES[engine_name].option_defaults()) if engine_name in ENGINES else set()
+    given = {}
+    for engine in ENGINES.values():
+        for name in engine.option_defaults():
+            value = getattr(args, name, None)
+            if value is None:
+                continue
+            if name in own:
+                given[name] = value
+            else:
+                raise ValueError(
+                    f"--{name.replace('_', '-')} is an option of engine {engine.name}, not of {engine_name}. "
+                    f"Received: --{name.replace('_', '-')} {value} with --engine {engine_name}"
+                )
+    return given
 
 
 def spec_from_args(args):
@@ -64,7 +95,7 @@ def spec_from_args(args):
         "space": args.space, "data": args.data, "engine": args.engine, "trials": args.trials,
         "epochs": args.epochs, "init": args.init, "out": args.out, "seed": args.seed,
         "batch_size": args.batch_size, "objective": args.objective, "limit": args.limit,
-        "tuner": args.tuner, "address": args.address, "propagation": args.propagation, "arms": args.arms,
+        "propagation": args.propagation, "arms": args.arms,
     }
     overrides = {}
     for item in args.hp:
@@ -82,6 +113,7 @@ def spec_from_args(args):
     else:
         spec = SweepSpec(**{key: value for key, value in flags.items() if value is not None})
     spec.hyperparameters = {**spec.hyperparameters, **overrides}
+    spec.engine_options = {**spec.engine_options, **_engine_options(args, spec.engine)}
     return spec.validate()
 
 

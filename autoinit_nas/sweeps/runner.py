@@ -6,10 +6,10 @@ import time
 
 import search_spaces
 
-from autoinit_nas.engines.keras_tuner.space import space_hyperparameters
+from autoinit_nas.engines import ENGINES
+from autoinit_nas.integrations.keras_tuner import space_hyperparameters
 from autoinit_nas import datasets
 from autoinit_nas.sweeps import state as sweep_state
-from autoinit_nas.sweeps.engines import ENGINES
 from autoinit_nas.sweeps.progress import SweepContext, duration
 
 
@@ -64,13 +64,13 @@ def run_sweep(spec, progress=print, overwrite=False):
     state["runs"].append(entry)
     sweep_state.write_state(state_path, state)
     context = SweepContext(spec=spec, dataset=dataset, build=build, store=os.path.join(out, engine.folder),
-                           progress=progress, autoinit=spec.autoinit())
+                           progress=progress, autoinit=spec.autoinit(), options=spec.options())
     progress(_opening_line(spec, dataset))
     start = time.perf_counter()
     status = "error"
     try:
         _quiet_tensorflow()
-        engine.run(context)
+        engine.sweep_driver().run(context)
         status = "completed"
     except KeyboardInterrupt:
         status = "interrupted"

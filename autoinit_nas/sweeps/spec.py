@@ -5,16 +5,16 @@ import dataclasses
 import search_spaces
 
 from autoinit_nas.core.autoinit import AutoInit
-from autoinit_nas.engines.keras_tuner.space import check_hyperparameter
-from autoinit_nas.engines.keras_tuner.sweep import TUNERS
+from autoinit_nas.engines import ENGINES
+from autoinit_nas.integrations.keras_tuner import check_hyperparameter
 from autoinit_nas.trials.arms import ARMS, INIT_MODES
 from autoinit_nas import configs, datasets
-from autoinit_nas.sweeps.engines import ENGINES
 
 PROPAGATIONS = ("probe", "scalar")
-# Sweep settings that must match to resume a sweep (trials may grow).
+# Sweep settings that must match to resume a sweep (trials may grow); the engine's own
+# identity options (keras-tuner's "tuner") join them (``SweepSpec.identity``).
 IDENTITY = ("space", "data", "engine", "init", "seed", "epochs", "batch_size", "objective", "limit",
-            "hyperparameters", "space_options", "tuner", "propagation", "arms")
+            "hyperparameters", "space_options", "propagation", "arms")
 
 
 @dataclasses.dataclass
@@ -39,10 +39,11 @@ class SweepSpec:
         limit: at most this many training examples (None: all).
         hyperparameters: narrows the space by name (see ``autoinit_nas.configs``).
         space_options: extra keyword arguments of the space factory.
-        tuner: keras-tuner's search algorithm, "random" or "bayesian".
         propagation: AutoInit's propagation, "probe" (default) or "scalar" (the paper's).
-        address: Ray cluster address for the ray engine (None: ``RAY_ADDRESS``
-            or a local Ray).
+        engine_options: the engine's own options (``ENGINES[engine].option_defaults()``):
+            keras-tuner's ``{"tuner": "random" | "bayesian"}``, Ray's ``{"address": ...}``
+            (None: ``RAY_ADDRESS`` or a local Ray). Configs and saved sweeps may
+            give them as top-level keys (``"tuner": "bayesian"``).
         config: the name of the config this spec came from, if any.
         description: one line about the sweep.
     """
@@ -60,9 +61,8 @@ class SweepSpec:
     limit: int = None
     hyperparameters: dict = dataclasses.field(default_factory=dict)
     space_options: dict = dataclasses.field(default_factory=dict)
-    tuner: str = "random"
-    address: str = None
     propagation: str = "probe"
+    engine_options: dict = dataclasses.field(default_factory=dict)
     arms: list = None
     config: str = None
     description: str = ""
@@ -71,15 +71,36 @@ class SweepSpec:
     def from_config(cls, name, **overrides):
         """The spec of the named config (``autoinit_nas.configs``), with ``overrides`` (None values ignored)."""
         values = dict(configs.get(name))
-        unknown = set(values) - {field.name for field in dataclasses.fields(cls)} - {"out", "config"}
+        fields = {field.name for field in dataclasses.fields(cls)} - {"out", "config"}
+        unknown = set(values) - fields - _option_names()
         if unknown:
             raise ValueError(
                 f"Sweep config '{name}' has unknown keys {sorted(unknown)}. Expected some of: "
-                f"{sorted(field.name for field in dataclasses.fields(cls) if field.name not in ('out', 'config'))}"
+                f"{sorted(fields | _option_names())}"
             )
         values["config"] = name
         values.update({key: value for key, value in overrides.items() if value is not None})
-        return cls(**values)
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, values):
+        """The spec ``values`` describe (a config, or a saved ``sweep.json`` spec of any release).
+
+        Top-level engine options (``"tuner"``, ``"address"``: the fields of
+        earlier releases) move into ``engine_options`` when the spec's engine
+        has them and are dropped otherwise; other unknown keys are dropped.
+
+        Example:
+            >>> SweepSpec.from_dict({"engine": "keras-tuner", "tuner": "bayesian", "address": None}).engine_options
+            {'tuner': 'bayesian'}
+        """
+        fields = {field.name for field in dataclasses.fields(cls)}
+        kept = {key: value for key, value in values.items() if key in fields}
+        engine = ENGINES.get(kept.get("engine", cls.engine))
+        own = set(engine.option_defaults()) if engine is not None else set()
+        options = {key: value for key, value in values.items() if key in own and key not in fields}
+        kept["engine_options"] = {**options, **dict(kept.get("engine_options") or {})}
+        return cls(**kept)
 
     @property
     def direction(self):
@@ -111,8 +132,9 @@ class SweepSpec:
                 raise ValueError(f"`arms` must be distinct names from {list(ARMS)}. Received: arms={self.arms!r}")
         if self.propagation not in PROPAGATIONS:
             raise ValueError(f"`propagation` must be one of {PROPAGATIONS}. Received: propagation={self.propagation!r}")
-        if self.tuner not in TUNERS:
-            raise ValueError(f"`tuner` must be one of {TUNERS}. Received: tuner={self.tuner!r}")
+        if not isinstance(self.engine_options, dict):
+            raise ValueError(f"`engine_options` must be a dict. Received: engine_options={self.engine_options!r}")
+        ENGINES[self.engine].resolve_options(self.engine_options)
         for name in ("trials", "epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -132,10 +154,23 @@ class SweepSpec:
             return tuple(self.arms)
         return ("autoinit", "default") if self.init == "compare" else (self.init,)
 
+    def options(self):
+        """The engine's options: ``engine_options`` over the engine's defaults, validated."""
+        return ENGINES[self.engine].resolve_options(self.engine_options)
+
     def identity(self):
-        """The fields that must match for a rerun on the same ``out`` to resume this sweep."""
-        return {name: getattr(self, name) for name in IDENTITY}
+        """The fields (and engine options) that must match for a rerun on the same ``out`` to resume this sweep."""
+        identity = {name: getattr(self, name) for name in IDENTITY}
+        engine = ENGINES.get(self.engine)
+        if engine is not None:
+            identity.update(engine.identity_options(self.engine_options))
+        return identity
 
     def autoinit(self):
         """The ``AutoInit`` every trial of this sweep copies."""
         return AutoInit(propagation=self.propagation)
+
+
+def _option_names():
+    """Every registered engine's option names (accepted as top-level config keys)."""
+    return {name for engine in ENGINES.values() for name in engine.option_defaults()}

@@ -1,13 +1,12 @@
 """A sweep's state on disk (``out/sweep.json``): its spec and runs, for resuming and reporting."""
 
-import dataclasses
 import datetime
 import json
 import os
 import shutil
 
 from autoinit_nas.engines.errors import SweepError
-from autoinit_nas.sweeps.spec import SweepSpec
+from autoinit_nas.sweeps.spec import IDENTITY, SweepSpec
 
 SPEC_FILE = "sweep.json"
 
@@ -22,8 +21,7 @@ def read_spec(out):
     state = read_state(os.path.join(out, SPEC_FILE))
     if not state or not isinstance(state.get("spec"), dict):
         return None
-    fields = {field.name for field in dataclasses.fields(SweepSpec)}
-    return SweepSpec(**{key: value for key, value in state["spec"].items() if key in fields})
+    return SweepSpec.from_dict(state["spec"])
 
 
 def read_state(path):
@@ -49,16 +47,20 @@ def write_state(path, state):
 def check_resumable(state, spec):
     """Raise ``SweepError`` when ``state`` holds a sweep other than ``spec`` (an ``IDENTITY`` field differs).
 
-    A field the saved spec lacks (written by an older version) counts as its default.
+    A field the saved spec lacks (written by an older version) counts as its default;
+    engine options saved as top-level fields (``tuner``) count as engine options.
     """
     if state is None:
         return
-    previous = state.get("spec") or {}
-    defaults = {field.name: field.default for field in dataclasses.fields(SweepSpec)}
+    saved = SweepSpec.from_dict(state.get("spec") or {})
+    try:
+        previous = saved.identity()
+    except (KeyError, ValueError):  # an engine no longer registered, or options it no longer takes
+        previous = {**saved.engine_options, **{name: getattr(saved, name) for name in IDENTITY}}
     differences = [
-        f"{name}: {previous.get(name, defaults.get(name))!r} there, {value!r} now"
+        f"{name}: {previous.get(name)!r} there, {value!r} now"
         for name, value in spec.identity().items()
-        if jsonable(previous.get(name, defaults.get(name))) != jsonable(value)
+        if jsonable(previous.get(name)) != jsonable(value)
     ]
     if differences:
         raise SweepError(

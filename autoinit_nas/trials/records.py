@@ -23,6 +23,36 @@ VERSION = 1
 READABLE_VERSIONS = (1,)
 RECORD_FILENAME = "autoinit_record.json"
 STATUSES = ("running", "completed", "diverged", "error")
+# Prefixes of hyperparameter names engines keep for their own bookkeeping ("tuner/" of
+# keras-tuner); the engines register them (``autoinit_nas.engines.register_engine``).
+_BOOKKEEPING = set()
+
+
+def add_bookkeeping(prefixes):
+    """Treat hyperparameter names starting with any of ``prefixes`` as engine bookkeeping."""
+    _BOOKKEEPING.update(str(prefix) for prefix in prefixes)
+
+
+def is_bookkeeping(name):
+    """Whether hyperparameter ``name`` is an engine's bookkeeping, not part of the candidate.
+
+    Example:
+        >>> add_bookkeeping(["tuner/"])
+        >>> is_bookkeeping("tuner/epochs"), is_bookkeeping("units")
+        (True, False)
+    """
+    return any(str(name).startswith(prefix) for prefix in _BOOKKEEPING)
+
+
+def is_bookkeeping_column(column):
+    """Whether a results-table column (``hp_<name>``, "/" as "_") holds an engine's bookkeeping.
+
+    Example:
+        >>> add_bookkeeping(["tuner/"])
+        >>> is_bookkeeping_column("hp_tuner_epochs"), is_bookkeeping_column("hp_units")
+        (True, False)
+    """
+    return any(str(column).startswith("hp_" + prefix.replace("/", "_")) for prefix in _BOOKKEEPING)
 
 
 def new_record(engine, trial_id, init, seed=None, hyperparameters=None, **fields):

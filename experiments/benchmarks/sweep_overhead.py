@@ -32,7 +32,7 @@ keras-tuner project (with the records) goes to ``<out>/sweep_overhead_runs``.
 to the wrapper: Monte Carlo estimates then share one seed across trials (as the
 Ray integration does by default), so the cache can serve them.
 
-Ray Tune: not run here. The Ray integration (``autoinit_nas.engines.ray``)
+Ray Tune: not run here. The Ray integration (``autoinit_nas.integrations.ray_tune``)
 records the same ``init_seconds``/``train_seconds`` and cache counts, so the
 same share can be read from a Ray sweep's records.
 """
@@ -176,22 +176,31 @@ def run_space(space_name, trials, epochs, directory, tiny=False, seed=0, samplin
     """One sweep in this process; returns (trial rows, summary row)."""
     import warnings
 
-    import keras
-    import keras_tuner
-
     import search_spaces
     from autoinit_nas import AutoInit
-    from autoinit_nas.core.cache import GLOBAL_CACHE, EstimateCache
-    from autoinit_nas.trials import records
-    from autoinit_nas.engines.keras_tuner.hypermodel import AutoInitHyperModel
+    from autoinit_nas.core.cache import GLOBAL_CACHE
 
     warnings.simplefilter("ignore")
     x_train, y_train, x_val, y_val = load_digits(tiny)
     input_shape = (64,) if space_name == "mlp" else (8, 8, 1)
-    x_train = x_train.reshape((-1,) + input_shape)
-    x_val = x_val.reshape((-1,) + input_shape)
+    data = (x_train.reshape((-1,) + input_shape), y_train, x_val.reshape((-1,) + input_shape), y_val)
     space = search_spaces.get(space_name)(input_shape, 10)
     cache_counts = {}
+    GLOBAL_CACHE.clear()
+    autoinit = None
+    if sampling_seed is not None:
+        autoinit = AutoInit(weight_init_config={"sampling_seed": sampling_seed})
+    hypermodel = _counting_hypermodel(space, cache_counts, autoinit, seed)
+    tuner, sweep_wall = _search(hypermodel, space_name, trials, epochs, directory, tiny, seed, data)
+    trials_by_id = {trial.trial_id: trial for trial in tuner.oracle.trials.values()}
+    rows = _trial_rows(space_name, space, Path(directory) / space_name, trials_by_id, cache_counts, sampling_seed)
+    return rows, summarize(space_name, rows, sweep_wall)
+
+
+def _counting_hypermodel(space, cache_counts, autoinit, seed):
+    """An ``AutoInitHyperModel`` that notes the process cache's hits and misses of each trial."""
+    from autoinit_nas.core.cache import GLOBAL_CACHE
+    from autoinit_nas.integrations.keras_tuner import AutoInitHyperModel
 
     class CountingHyperModel(AutoInitHyperModel):
         """Reads the process cache's counts around each fit (AutoInit runs at its start)."""
@@ -208,11 +217,14 @@ def run_space(space_name, trials, epochs, directory, tiny=False, seed=0, samplin
             finally:
                 cache_counts[trial_id] = (GLOBAL_CACHE.hits - before[0], GLOBAL_CACHE.misses - before[1])
 
-    GLOBAL_CACHE.clear()
-    autoinit = None
-    if sampling_seed is not None:
-        autoinit = AutoInit(weight_init_config={"sampling_seed": sampling_seed})
-    hypermodel = CountingHyperModel(space, autoinit=autoinit, seed=seed)
+    return CountingHyperModel(space, autoinit=autoinit, seed=seed)
+
+
+def _search(hypermodel, space_name, trials, epochs, directory, tiny, seed, data):
+    """Run a fresh ``RandomSearch`` over the narrowed space; returns (tuner, wall seconds)."""
+    import keras_tuner
+
+    x_train, y_train, x_val, y_val = data
     project = Path(directory) / space_name
     if project.exists():
         shutil.rmtree(project)
@@ -232,10 +244,18 @@ def run_space(space_name, trials, epochs, directory, tiny=False, seed=0, samplin
     tuner.search(
         x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=BATCH_SIZE, verbose=0,
     )
-    sweep_wall = time.perf_counter() - start
+    return tuner, time.perf_counter() - start
+
+
+def _trial_rows(space_name, space, project, trials_by_id, cache_counts, sampling_seed):
+    """One row per trial's initialized AutoInit arm: its costs, cache counts and replayed init times."""
+    import keras
+
+    from autoinit_nas import AutoInit
+    from autoinit_nas.core.cache import GLOBAL_CACHE, EstimateCache
+    from autoinit_nas.trials import records
 
     rows = []
-    trials_by_id = {trial.trial_id: trial for trial in tuner.oracle.trials.values()}
     for record in records.read_records(str(project)):
         for row in records.rows(record):
             if row.get("arm") != "autoinit" or not row.get("initialized"):
@@ -244,7 +264,6 @@ def run_space(space_name, trials, epochs, directory, tiny=False, seed=0, samplin
             init_s = float(row.get("init_seconds") or 0.0)
             train_s = float(row.get("train_seconds") or 0.0)
             hits, misses = cache_counts.get(trial_id, (None, None))
-            values = dict(record.get("hyperparameters") or {})
             cold, warm = _replay(
                 space, trials_by_id.get(trial_id), row.get("autoinit_seed"), sampling_seed, AutoInit,
                 EstimateCache, GLOBAL_CACHE, keras,
@@ -253,7 +272,7 @@ def run_space(space_name, trials, epochs, directory, tiny=False, seed=0, samplin
                 "space": space_name,
                 "trial_id": trial_id,
                 "status": record.get("status"),
-                "architecture": _architecture(space_name, values),
+                "architecture": _architecture(space_name, dict(record.get("hyperparameters") or {})),
                 "parameters": record.get("parameter_count"),
                 "depth": record.get("depth"),
                 "init_seconds": init_s,
@@ -265,7 +284,7 @@ def run_space(space_name, trials, epochs, directory, tiny=False, seed=0, samplin
                 "replay_warm_s": warm,
                 "val_accuracy": row.get("best/val_accuracy"),
             })
-    return rows, summarize(space_name, rows, sweep_wall)
+    return rows
 
 
 def _replay(space, trial, seed, sampling_seed, AutoInit, EstimateCache, global_cache, keras):

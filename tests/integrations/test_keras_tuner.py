@@ -111,7 +111,7 @@ def test_a_trial_initializes_once_at_its_batch_size_and_a_rebuild_applies_the_ar
     assert CountingAutoInit.probe_batches == [16]  # one initialization, in fit, at the fit's batch size
     best_hp = tuner.get_best_hyperparameters()[0]
     rebuilt = tuner.hypermodel.build(best_hp)
-    assert len(CountingAutoInit.calls) == 2 and CountingAutoInit.probe_batches[-1] == 32
+    assert CountingAutoInit.probe_batches == [16, 16]  # the rebuild probes at the batch the trial recorded
     keras.utils.set_random_seed(hypermodel.trial_seed(best_hp))
     plain = mlp_build()(best_hp.copy())  # the same draws, without the arm
     rebuilt_kernel, plain_kernel = (np.asarray(m.layers[1].kernel) for m in (rebuilt, plain))
@@ -120,6 +120,7 @@ def test_a_trial_initializes_once_at_its_batch_size_and_a_rebuild_applies_the_ar
     np.testing.assert_allclose(np.asarray(again.layers[1].kernel), rebuilt_kernel)
     (record,) = records.read_records(tuner.project_dir)
     assert record["executions"][0]["arms"]["autoinit"]["initialized"]
+    assert record["executions"][0]["arms"]["autoinit"]["probe_batch"] == 16
 
 
 # --- modes -------------------------------------------------------------------------

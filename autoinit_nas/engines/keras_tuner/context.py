@@ -1,12 +1,14 @@
 """The keras-tuner trial behind a ``fit`` call, and the callbacks a trial trains with.
 
 keras-tuner tells a HyperModel nothing about the trial it runs; its
-``Tuner.run_trial`` adds a callback holding the tuner and the trial, which is
-where this room finds them.
+``Tuner.run_trial`` adds a callback holding the tuner and the trial to the
+``callbacks`` it passes to ``fit``, which is where this room finds them (from
+the arguments of the fit call, never from the call stack). A tuner whose own
+``run_trial`` passes no such callback trains outside any known trial: the arm
+is still applied (see ``stamp``), but no record is written.
 """
 
 import copy
-import sys
 
 import keras
 
@@ -15,10 +17,6 @@ from autoinit_nas.trials.metrics import finite
 # Callbacks keras-tuner adds for the trial it reports; the default arm of
 # "compare" mode trains without them.
 TUNER_CALLBACKS = ("SaveBestEpoch", "TensorBoard", "KerasCallback")
-# keras-tuner's own methods that build a hypermodel for its bookkeeping: a trial's
-# build (its fit applies the arm, with the trial's batch size), search-space
-# discovery and reloading a checkpoint (whose weights replace any init).
-_TUNER_BUILDERS = frozenset({"_build_and_fit_model", "_activate_all_conditions", "load_model"})
 
 
 class TrialContext:
@@ -53,22 +51,6 @@ class TrialContext:
         if self.objective is None:
             return None
         return {"name": self.objective.name, "direction": getattr(self.objective, "direction", None)}
-
-
-def built_by_tuner():
-    """True when keras-tuner's engine itself is building (a trial, space discovery, a reload).
-
-    Example:
-        >>> built_by_tuner()
-        False
-    """
-    frame = sys._getframe(1)
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name in _TUNER_BUILDERS and "keras_tuner" in code.co_filename:
-            return True
-        frame = frame.f_back
-    return False
 
 
 def is_tuner_callback(callback):

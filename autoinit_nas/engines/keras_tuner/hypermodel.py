@@ -14,8 +14,10 @@ import keras_tuner
 
 from autoinit_nas.core.architecture import describe_model
 from autoinit_nas.engines.keras_tuner import context as trial_context
+from autoinit_nas.engines.keras_tuner import stamp as arm_stamp
 from autoinit_nas.engines.keras_tuner.history import as_history, objective_epoch
-from autoinit_nas.trials import arms, records
+from autoinit_nas.engines.keras_tuner.searched import SearchedBatches
+from autoinit_nas.trials import arms, lifecycle, records
 from autoinit_nas.trials import arms as trial_arms  # ``arms`` is also __init__'s argument
 from autoinit_nas.trials.divergence import DivergenceCallback
 from autoinit_nas.trials.metrics import summarize_history
@@ -23,18 +25,21 @@ from autoinit_nas.trials.metrics import summarize_history
 INIT_MODES = arms.INIT_MODES
 DEFAULT_PREFIX = "default_"
 DEFAULT_ARM_WEIGHTS = "default_arm.weights.h5"
-KERAS_DEFAULT_BATCH = 32
-_SEED_ATTRIBUTE = "_autoinit_nas_seed"
-_ARM_ATTRIBUTE = "_autoinit_nas_arm"  # (seed, arm fields) of an arm build() applied
+KERAS_DEFAULT_BATCH = arm_stamp.KERAS_DEFAULT_BATCH
+# What a trial that did not initialize (reloaded, or training on) keeps of the arm its weights started from.
+_INHERITED_FIELDS = arms.PREDICTION_FIELDS + ("probe_batch",)
 
 
 class AutoInitHyperModel(keras_tuner.HyperModel):
     """A keras-tuner HyperModel that initializes every candidate with AutoInit.
 
     Wraps a build function or a ``HyperModel``; pass it to any tuner in its
-    place. Inside a trial the arm is applied once, in ``fit``, with the trial's
-    batch size; ``build`` called by you (``tuner.hypermodel.build(best_hp)``)
-    returns the model with its arm already applied, as it was searched.
+    place. Inside a trial the arm is applied once, by the first fit of the
+    built model (this ``fit``, or the model's own ``fit`` when a tuner's
+    ``run_trial`` trains it directly), at that fit's batch size; ``build``
+    called by you (``tuner.hypermodel.build(best_hp)``) returns the model with
+    its arm already applied at the batch size its trial probed at, as it was
+    searched. No call stack is read: see ``build`` and ``fit_hook``.
 
     Example:
         >>> import keras, keras_tuner
@@ -88,6 +93,7 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         self.init = init if arms is None else "+".join(self.arms)
         self.seed = seed
         self._current = None  # (trial_id, record, executions started) of the running trial
+        self._searched = SearchedBatches()  # probe batch of each trial run (or read back), by its hp values
 
     @property
     def arm(self):
@@ -103,39 +109,96 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         return self.hypermodel.declare_hyperparameters(hp)
 
     def build(self, hp):
-        """Seed everything with the trial seed, build the wrapped model, and apply its arm.
+        """Seed everything with the trial seed, build the wrapped model, and stamp its arm on it.
 
-        keras-tuner's own builds (a trial's, search-space discovery, reloads)
-        only build: a trial applies the arm in ``fit``, with its batch size.
+        keras-tuner does not tell a HyperModel whether a trial is running, so
+        ``build`` decides from ``hp`` alone (``stamp`` keeps the decision):
+
+        - ``hp`` of a trial already searched (run in this process, or read
+          from its record, see ``remember_trials``): the arm is applied now, at
+          the batch size that trial recorded (``probe_batch``), so
+          ``tuner.hypermodel.build(best_hp)`` is the candidate as searched;
+        - ``hp`` continuing another trial (``tuner/trial_id``, Hyperband): the
+          tuner loads that trial's weights; the arm is never applied;
+        - any other ``hp`` (a new trial, keras-tuner's search-space discovery):
+          the arm stays pending until the model's first fit (``fit`` or the
+          model's own ``fit``, see ``fit_hook``), which applies it once, at its
+          batch size and, for "lsuv", on its data. A model never fitted is
+          never initialized.
         """
         seed = self.trial_seed(hp)
         keras.utils.set_random_seed(seed)
         model = self.hypermodel.build(hp)
         if not isinstance(model, keras.Model):
             return model
-        _stamp(model, _SEED_ATTRIBUTE, seed)
-        # An arm that measures real data ("lsuv") is applied by fit, which has the data.
-        if self.arm not in ("default",) + arms.DATA_ARMS and not trial_context.built_by_tuner():
-            fields = self._initialize(model, seed, KERAS_DEFAULT_BATCH)
-            _stamp(model, _ARM_ATTRIBUTE, (seed, fields))
+        stamp = arm_stamp.mark(model, arm_stamp.ArmStamp(self, hp, self.arm, seed, model, arm_stamp.PENDING))
+        searched = self._searched.batch_for(hp.values)
+        if self.arm == "default":
+            stamp.state = arm_stamp.DEFAULT
+        elif searched is not None and self.arm not in arms.DATA_ARMS:  # "lsuv" waits for fit's data
+            stamp.applied(self.arm, seed, searched, self._initialize(model, seed, searched))
+        elif "tuner/trial_id" in hp.values:
+            stamp.state = arm_stamp.RELOADED
         return model
 
     def fit(self, hp, model, *args, **kwargs):
-        """Initialize ``model`` per ``init``, train it (and its default twin), record both."""
+        """Apply the arm once at this fit's batch size (unless reloaded or already there), train every arm, record.
+
+        keras-tuner calls it from ``Tuner.run_trial``; a tuner that trains the
+        built model itself reaches ``fit_hook`` instead.
+        """
+        return self._fit_trial(hp, model, args, kwargs, managed=True)
+
+    def fit_hook(self, model, stamp, args, kwargs):
+        """``model.fit`` of a model this HyperModel built (``stamp.mark`` routes it here).
+
+        Inside ``fit`` it only re-applies an arm applied at another batch size
+        to this fit's, before any training (a ``HyperModel.fit`` that trains at
+        a batch its arguments did not say). Without ``fit`` (a tuner's custom
+        ``run_trial``, AutoKeras's ``_build_and_fit_model``, retraining
+        ``build(best_hp)``) it applies a pending arm at this fit's batch size;
+        when keras-tuner's trial callback is among ``callbacks`` it also
+        records the trial (the tuner's arm; other arms need ``fit``). Weights
+        a fit has trained, or the tuner reloaded, are never initialized again.
+        """
+        if not stamp.managed and trial_context.TrialContext.find(kwargs.get("callbacks")) is not None:
+            return self._fit_trial(stamp.hp, model, args, kwargs, managed=False)
+        trial = _Trial(stamp.hp, model, args, kwargs, stamp.seed, None, None)
+        if not stamp.trained and stamp.state in (arm_stamp.PENDING, arm_stamp.APPLIED) and not stamp.holds(
+            model, self.arm, stamp.seed, trial.batch_size
+        ):
+            stamp.reapplied = self._apply(trial, stamp)
+        stamp.trained = True
+        return arm_stamp.plain_fit(model, *args, **kwargs)
+
+    def remember_trials(self, directory):
+        """Read the probe batch of every trial recorded under ``directory`` (a tuner's ``project_dir``).
+
+        ``build(best_hp)`` in a new process, before any trial ran there, finds
+        the trial's batch only this way (the first trial of a resumed search
+        reads its project by itself). Returns how many trials were read.
+
+        Example:
+            >>> AutoInitHyperModel(lambda hp: None).remember_trials("/nonexistent/project")
+            0
+        """
+        return self._searched.load(directory, self.arm)
+
+    def _fit_trial(self, hp, model, args, kwargs, managed):
         context = trial_context.TrialContext.find(kwargs.get("callbacks"))
-        seed = getattr(model, _SEED_ATTRIBUTE, None)
-        if seed is None:
-            seed = self.trial_seed(hp)
+        if context is not None:
+            self.remember_trials(getattr(context.tuner, "project_dir", None))
+        stamp = arm_stamp.stamp_of(model)
+        seed = stamp.seed if stamp is not None else self.trial_seed(hp)
         reloaded_from = hp.values.get("tuner/trial_id")
         if reloaded_from is not None:
             seed = self._inherited_seed(context, reloaded_from, seed)
         record, execution = self._start_execution(context, hp, seed, reloaded_from)
-        trial = _Trial(hp, model, args, kwargs, seed, context, reloaded_from)
+        trial = _Trial(hp, model, args, kwargs, seed, context, reloaded_from, managed)
         try:
             results = self._run_arms(trial, record, execution["arms"])
         except Exception as error:
-            record["status"] = "error"
-            record["reason"] = f"{type(error).__name__}: {error}"
+            lifecycle.fail(record, error)
             self._write(context, record)
             raise
         return self._finish(trial, record, execution["arms"], results)
@@ -159,11 +222,14 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
             )
         if record["architecture_id"] is None:
             record.update(describe_model(trial.model))
-        arm_fields[self.arm] = self._arm_fields(trial)
-        self._write(trial.context, record)
-        results, outcome = self._train_arm(trial, trial.model, callbacks)
-        arm_fields[self.arm].update(outcome)
-        self._write(trial.context, record)
+        results = self._train_tuner_arm(trial, record, arm_fields, callbacks)
+        if self.twins and not trial.managed:
+            warnings.warn(
+                f"The {self.arm} arm trained through model.fit, not HyperModel.fit; the other arms "
+                f"{list(self.twins)} train only when the tuner calls `self.hypermodel.fit(hp, model, ...)`.",
+                stacklevel=4,
+            )
+            return results
         for twin in self.twins:
             model, arm_fields[twin] = self._build_twin(trial, twin)
             if trial.context is not None and "tuner/epochs" in trial.hp.values:
@@ -174,10 +240,25 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
             self._write(trial.context, record)
         return results
 
+    def _train_tuner_arm(self, trial, record, arm_fields, callbacks):
+        """Apply (or keep) the tuner's arm, record it, train it; the stamp lets the model's fit pass through."""
+        arm_fields[self.arm] = self._arm_fields(trial)
+        self._write(trial.context, record)
+        stamp = arm_stamp.stamp_of(trial.model)
+        stamp.managed, stamp.reapplied = True, None
+        try:
+            results, outcome = self._train_arm(trial, trial.model, callbacks)
+        finally:
+            stamp.managed, stamp.trained = False, True
+        if stamp.reapplied is not None:  # the model's fit trained at another batch: the arm moved to it
+            arm_fields[self.arm].update(stamp.reapplied)
+        arm_fields[self.arm].update(outcome)
+        self._write(trial.context, record)
+        return results
+
     def _finish(self, trial, record, arm_fields, results):
         diverged = arm_fields[self.arm]["divergence"]
-        record["status"] = "diverged" if diverged else "completed"
-        record["reason"] = f"{self.arm} arm: {diverged}" if diverged else None
+        lifecycle.finish(record, arms=[self.arm])
         path = self._write(trial.context, record)
         if diverged:
             where = f" Recorded in {path}." if path else ""
@@ -186,7 +267,7 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
                 "raise the tuner's `max_consecutive_failed_trials` (or pass None) for search "
                 "spaces where divergence is common."
             )
-        if not self.twins:
+        if not self.twins or not trial.managed:
             return results
         reported = {name: value for name, value in arm_fields[self.arm]["metrics"].items() if value is not None}
         for twin in self.twins:
@@ -196,16 +277,36 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         return reported
 
     def _arm_fields(self, trial):
-        """The tuner arm's fields: applied now, by build(), or inherited from a reloaded trial."""
+        """The tuner arm's fields: inherited from a reloaded trial, already in the weights, or applied now.
+
+        The weights count as holding the arm only when the model's stamp
+        matches all of arm, seed, probe batch and model identity.
+        """
+        stamp = arm_stamp.stamp_of(trial.model)
+        if stamp is None:  # a model this HyperModel did not build: stamp it, so its fit passes through
+            state = arm_stamp.DEFAULT if self.arm == "default" else arm_stamp.PENDING
+            stamp = arm_stamp.mark(trial.model, arm_stamp.ArmStamp(self, trial.hp, self.arm, trial.seed,
+                                                                   trial.model, state))
         if self.arm == "default":
             return arms.uninitialized_arm()
         if trial.reloaded_from is not None:
-            return self._reloaded_fields(trial)
-        stamped = getattr(trial.model, _ARM_ATTRIBUTE, None)
-        if stamped is not None and stamped[0] == trial.seed:
-            return dict(stamped[1])  # build() applied the arm already: do not initialize twice
+            stamp.state = arm_stamp.RELOADED
+            fields = self._reloaded_fields(trial)
+            self._searched.remember(trial.hp.values, trial.seed, fields["probe_batch"])
+            return fields
+        if stamp.holds(trial.model, self.arm, trial.seed, trial.batch_size):
+            return dict(stamp.fields)  # build() applied it at this batch already: not twice
+        if stamp.trained or stamp.state == arm_stamp.RELOADED:  # training goes on from these weights
+            fields = arms.uninitialized_arm()
+            fields.update({key: (stamp.fields or {}).get(key) for key in _INHERITED_FIELDS})
+            return fields
+        return dict(self._apply(trial, stamp))
+
+    def _apply(self, trial, stamp):
+        """Apply the tuner's arm to ``trial.model`` at the trial's batch size; note it on the stamp and in memory."""
         fields = self._initialize(trial.model, trial.seed, trial.batch_size, self.arm, trial.data_batch())
-        _stamp(trial.model, _ARM_ATTRIBUTE, (trial.seed, fields))
+        stamp.applied(self.arm, trial.seed, trial.batch_size, fields)
+        self._searched.remember(trial.hp.values, trial.seed, trial.batch_size)
         return fields
 
     def _initialize(self, model, seed, batch_size, arm=None, data=None):
@@ -213,6 +314,7 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
                                              data=data)
         if initializer is not None:
             self.autoinit.unsupported_layers = list(initializer.unsupported_layers)
+        fields["probe_batch"] = batch_size if fields["initialized"] else None
         return fields
 
     def _reloaded_fields(self, trial, arm=None):
@@ -223,8 +325,10 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
             previous = records.read_record(trial.context.tuner.get_trial_dir(trial.reloaded_from))
         if previous and previous.get("executions"):
             earlier = previous["executions"][-1]["arms"].get(arm or self.arm) or {}
-            for key in arms.PREDICTION_FIELDS:
+            for key in _INHERITED_FIELDS:
                 fields[key] = earlier.get(key)
+        if fields["probe_batch"] is None and (arm or self.arm) == self.arm:
+            fields["probe_batch"] = self._searched.batch_for_seed(trial.seed)
         return fields
 
     def _build_twin(self, trial, twin):
@@ -259,7 +363,10 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         fit_kwargs = dict(trial.kwargs, callbacks=list(callbacks) + [monitor])
         keras.utils.set_random_seed(trial.seed)
         start = time.perf_counter()
-        results = self.hypermodel.fit(trial.hp, model, *trial.args, **fit_kwargs)
+        if trial.managed:
+            results = self.hypermodel.fit(trial.hp, model, *trial.args, **fit_kwargs)
+        else:  # the tuner called model.fit itself: train as it asked
+            results = arm_stamp.plain_fit(model, *trial.args, **fit_kwargs)
         seconds = time.perf_counter() - start
         objective = trial.context.objective if trial.context is not None else None
         history = as_history(results, objective)
@@ -287,16 +394,14 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
             _, record, started = self._current
             index = started % executions
         if index == 0 or record is None:
-            record = records.new_record(
+            record = lifecycle.start(
                 "keras_tuner", trial_id, self.init, seed=seed, hyperparameters=hp.values, reloaded_from=reloaded_from
             )
             if context is not None:
                 record["worker"]["tuner_id"] = context.tuner_id
                 record["objective"] = context.objective_fields()
             started, index = 0, 0
-        execution = {"execution": index, "arms": {}}
-        record["executions"].append(execution)
-        record["status"], record["reason"] = "running", None
+        execution = lifecycle.start_execution(record, index)
         self._current = (trial_id, record, started + 1)
         return record, execution
 
@@ -307,12 +412,17 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
 
 
 class _Trial:
-    """One fit call: its hyperparameters, model, fit arguments, seed and keras-tuner context."""
+    """One fit call: its hyperparameters, model, fit arguments, seed and keras-tuner context.
 
-    def __init__(self, hp, model, args, kwargs, seed, context, reloaded_from):
+    ``managed``: called through ``HyperModel.fit`` (False: through the model's
+    own ``fit``, which trains only the tuner's arm).
+    """
+
+    def __init__(self, hp, model, args, kwargs, seed, context, reloaded_from, managed=True):
         self.hp, self.model, self.args, self.kwargs = hp, model, args, kwargs
         self.seed, self.context, self.reloaded_from = seed, context, reloaded_from
-        self.batch_size = kwargs.get("batch_size") or KERAS_DEFAULT_BATCH
+        self.managed = managed
+        self.batch_size = arm_stamp.fit_batch_size(args, kwargs)
 
     def data_batch(self):
         """The first ``batch_size`` training inputs (for "lsuv"), or None when ``x`` is not an array."""
@@ -353,7 +463,3 @@ def _twin_weights(arm):
     """Where a twin arm's best weights go in its trial directory (for Hyperband)."""
     return DEFAULT_ARM_WEIGHTS if arm == "default" else f"{arm}_arm.weights.h5"
 
-
-def _stamp(model, attribute, value):
-    # A plain attribute: Keras would otherwise track the tuple and dict as layer state.
-    object.__setattr__(model, attribute, value)

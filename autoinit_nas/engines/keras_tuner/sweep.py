@@ -12,10 +12,9 @@ import time
 import keras_tuner
 
 from autoinit_nas.engines.keras_tuner.hypermodel import AutoInitHyperModel
+from autoinit_nas.engines.keras_tuner.options import TUNERS  # noqa: F401 - its home before the options
 from autoinit_nas.engines.keras_tuner.space import hyperparameters_from_overrides
 from autoinit_nas.trials import records
-
-TUNERS = ("random", "bayesian")
 
 
 class KerasTunerEngine:
@@ -48,7 +47,8 @@ class KerasTunerEngine:
 
 def _open_tuner(context):
     spec = context.spec
-    base = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization}[spec.tuner]
+    algorithm = (getattr(context, "options", None) or {}).get("tuner") or "random"
+    base = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization}[algorithm]
     tuner_class = type(f"Progress{base.__name__}", (_ProgressMixin, base), {})
     arms = getattr(spec, "arms", None)
     hypermodel = AutoInitHyperModel(context.build, init="autoinit" if arms else spec.init, seed=spec.seed,

@@ -5,12 +5,12 @@ A driver gets a sweep context (spec, dataset, build, store folder, and a
 """
 
 import json
-import logging
 import os
 import shutil
 
 from autoinit_nas.engines.errors import SweepError
 from autoinit_nas.engines.keras_tuner.space import hyperparameters_from_overrides
+from autoinit_nas.engines.ray import session
 from autoinit_nas.engines.ray.callback import RayReportCallback
 from autoinit_nas.engines.ray.space import build_from_config, paired_search, param_space_from_space
 from autoinit_nas.engines.ray.trainable import prepare_model, with_autoinit
@@ -23,8 +23,8 @@ class RayEngine:
 
     Each candidate is one Ray trial per arm (``param_space_from_space(...,
     init=arms)`` with ``paired_search()``: both arms of a candidate share its
-    sampled hyperparameters and seed). A local Ray starts unless ``address``
-    (``--address``) or ``RAY_ADDRESS`` names a cluster; a Ray already
+    sampled hyperparameters and seed). A local Ray starts unless the
+    ``address`` option (``--address``) or ``RAY_ADDRESS`` names a cluster; a Ray already
     initialized in this process is used as it is. Experiments live in
     ``<out>/ray/part-<k>``: a rerun restores each unfinished part
     (``Tuner.restore(..., resume_errored=True)``: finished trials are kept,
@@ -49,7 +49,6 @@ class RayEngine:
 
 
 _PARTS_FILE = "parts.json"
-_ACTIVE_RAY_SWEEP = None  # the _RaySweep reporting progress in this driver
 
 
 class _RaySweep:
@@ -64,9 +63,6 @@ class _RaySweep:
         self.finished_before = set()  # ids of the trials whose records said they finished at the start
 
     def run(self):
-        global _ACTIVE_RAY_SWEEP
-        import ray
-
         spec, context = self.context.spec, self.context
         parts = self._read_parts()
         finished = [r for r in records.read_records(context.store) if r.get("status") in ("completed", "diverged")]
@@ -82,19 +78,10 @@ class _RaySweep:
         todo = [part for part in parts if not self._part_done(part)]
         if not todo:
             return
-        started = False
-        if not ray.is_initialized():
-            ray.init(address=spec.address, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
-            started = True
-        _ACTIVE_RAY_SWEEP = self
-        try:
+        address = (getattr(context, "options", None) or {}).get("address")
+        with session.tune_session(address=address, listener=self.trial_finished):
             for part in todo:
                 self._run_part(part)
-        finally:
-            _ACTIVE_RAY_SWEEP = None
-            if started:
-                ray.shutdown()
 
     def _run_part(self, part):
         from ray import tune
@@ -109,7 +96,7 @@ class _RaySweep:
             fit={"epochs": spec.epochs, "batch_size": spec.batch_size}, hyperparameters=hp,
         )
         path = os.path.join(context.store, part["name"])
-        progress = _RayProgress()  # defines the class before a restore unpickles the saved one
+        progress = session.progress_callback()  # defines the class before a restore unpickles the saved one
         if tune.Tuner.can_restore(path):
             tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True, param_space=param_space)
         else:
@@ -126,19 +113,7 @@ class _RaySweep:
                     name=part["name"], storage_path=context.store, verbose=0, callbacks=[progress],
                 ),
             )
-        previous = os.environ.get("RAY_AIR_NEW_OUTPUT")
-        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # Ray's legacy reporter honours verbose=0; the new one prints a header
-        logger = logging.getLogger("ray.tune")
-        level = logger.level
-        logger.setLevel(logging.ERROR)  # "Failed to fetch metrics" for restored trials that had not started
-        try:
-            tuner.fit()
-        finally:
-            logger.setLevel(level)
-            if previous is None:
-                os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
-            else:
-                os.environ["RAY_AIR_NEW_OUTPUT"] = previous
+        tuner.fit()
         ended = self._count(part, ("completed", "diverged", "error"))
         expected = part["samples"] * len(self.arms)
         if ended < expected:
@@ -191,34 +166,12 @@ class _RaySweep:
                                     error=error, twins=twins)
 
 
-def _ray_progress_class():
-    from ray import tune
-
-    class RayProgress(tune.Callback):
-        """Reports each finished Ray trial to the sweep running in this driver (stateless: survives restore)."""
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            if _ACTIVE_RAY_SWEEP is not None:
-                _ACTIVE_RAY_SWEEP.trial_finished(trial)
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            if _ACTIVE_RAY_SWEEP is not None:
-                error = getattr(trial, "error_message", None) or getattr(trial, "error_msg", None)
-                _ACTIVE_RAY_SWEEP.trial_finished(trial, error=records.last_line(error) or "trial raised an error")
-
-    return RayProgress
-
-
-def _RayProgress():  # noqa: N802 - a factory standing for the class (Ray is imported lazily)
-    global _RayProgressClass
-    if _RayProgressClass is None:
-        _RayProgressClass = _ray_progress_class()
-        _RayProgressClass.__module__ = __name__
-        _RayProgressClass.__qualname__ = "_RayProgressClass"
-    return _RayProgressClass()
-
-
-_RayProgressClass = None
+def __getattr__(name):
+    """Experiments saved by earlier releases pickled their progress callback as ``_RayProgressClass``."""
+    if name == "_RayProgressClass":
+        session.progress_callback()
+        return session._ProgressClass
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _ray_train(config, build, data, fit, hyperparameters):

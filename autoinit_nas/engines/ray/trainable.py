@@ -11,7 +11,7 @@ import copy
 import keras
 
 from autoinit_nas.core.autoinit import AutoInit
-from autoinit_nas.core.cache import GLOBAL_CACHE, EstimateCache
+from autoinit_nas.estimators.cache import GLOBAL_CACHE, EstimateCache
 from autoinit_nas.engines.ray import trial as ray_trial
 from autoinit_nas.engines.ray.estimate_cache import SharedEstimateCache
 from autoinit_nas.engines.ray.store import RecordWriter, call

@@ -12,7 +12,7 @@ import keras
 from autoinit_nas.core.architecture import describe_model
 from autoinit_nas.engines.ray.estimate_cache import SharedEstimateCache
 from autoinit_nas.engines.ray.store import RecordWriter, call
-from autoinit_nas.trials import arms, records
+from autoinit_nas.trials import arms, lifecycle
 from autoinit_nas.trials.metrics import best_history_epoch, better_for, summarize_history
 
 ENGINE = "ray"
@@ -48,12 +48,12 @@ class Trial:
         self.seed = arms.trial_seed(self.config, options.seed)
         self.execution = None
         self.writer = writer if writer is not None else RecordWriter(context)
-        self.record = records.new_record(
+        self.record = lifecycle.start(
             ENGINE,
             call(context.get_trial_id),
             self.arm,
             seed=self.seed,
-            hyperparameters=records.json_safe(self.config),
+            hyperparameters=self.config,
             objective=None if options.metric is None else {"name": options.metric, "direction": options.mode},
         )
         import ray
@@ -107,14 +107,7 @@ class Trial:
 
     def add_epoch(self, values, divergence):
         fields = self.arm_fields()
-        history = fields.setdefault("history", {})
-        epochs = fields.get("epochs") or 0
-        for name, value in values.items():
-            history.setdefault(name, [None] * epochs).append(value)
-        for name, series in history.items():
-            if len(series) <= epochs:
-                series.append(None)
-        fields["epochs"] = epochs + 1
+        lifecycle.add_epoch(fields, values)
         self._summarize(fields, divergence)
         self.write()
 
@@ -125,25 +118,17 @@ class Trial:
         self.write()
 
     def finish(self):
-        diverged = None
-        if self.execution is not None:
-            for arm, fields in self.execution["arms"].items():
-                if fields.get("divergence"):
-                    diverged = f"{arm} arm: {fields['divergence']}"
-                    break
-        elif self.arm == "autoinit":
+        if self.execution is None and self.arm == "autoinit":
             warnings.warn(
                 "The trial ended without calling prepare_model(model, config); its record has no "
                 "init arm.",
                 stacklevel=3,
             )
-        self.record["status"] = "diverged" if diverged else "completed"
-        self.record["reason"] = diverged
+        lifecycle.finish(self.record)
         self.write()
 
     def fail(self, error):
-        self.record["status"] = "error"
-        self.record["reason"] = f"{type(error).__name__}: {error}"
+        lifecycle.fail(self.record, error)
         try:
             self.write()
         except Exception as write_error:  # noqa: BLE001 - never hide the trial's own error
@@ -155,8 +140,7 @@ class Trial:
     # Internals.
 
     def _start_execution(self):
-        self.execution = {"execution": len(self.record["executions"]), "arms": {}}
-        self.record["executions"].append(self.execution)
+        self.execution = lifecycle.start_execution(self.record)
 
     def _initialize(self, model, arm, batch_size, data=None, redraw=False):
         # One Monte Carlo draw per estimate (sampling_seed 0), shared by every trial.
