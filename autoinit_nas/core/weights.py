@@ -16,7 +16,7 @@ import math
 import keras
 import numpy as np
 
-from autoinit_nas.layers import CenteredUnitNorm
+from autoinit_nas.estimators.layers import CenteredUnitNorm
 
 # Standard deviation of a unit normal truncated at +-2 (the truncation Keras's
 # TruncatedNormal uses): sqrt(1 - 4 phi(2) / (Phi(2) - Phi(-2))).
@@ -86,8 +86,22 @@ def scale_draw(distribution, unit, variance, shape, in_place=False):
     ``in_place=True`` scales ``unit`` itself where the distribution allows
     (the normal ones: the same float32 product, so the same values), for a
     caller that does not need the unit draw afterwards.
+
+    ``variance`` must be finite and >= 0: a NaN or infinite plan is refused
+    here (ValueError) rather than drawn as NaN or inf weights. AutoInit's own
+    plans never reach this: ``WeightedLayerEstimator.scaled_output_variance``
+    gives a dead or non-finite input fan-in scaling (the scale a unit-power
+    input would get, with a ``vanishing_input`` warning naming the layer),
+    and ``sanitize.clamp_weight_variance`` keeps every planned variance in
+    ``WEIGHT_VARIANCE_LIMITS``.
     """
-    std = math.sqrt(max(float(variance), 0.0))
+    variance = float(variance)
+    if not (math.isfinite(variance) and variance >= 0.0):
+        raise ValueError(
+            "`variance` must be a finite number >= 0 (the variance of the drawn weights). "
+            f"Received: variance={variance!r}"
+        )
+    std = math.sqrt(variance)
     if distribution in ("truncated_normal", "untruncated_normal"):
         factor = np.float32(std / TRUNCATED_NORMAL_STD if distribution == "truncated_normal" else std)
         if in_place:

@@ -18,7 +18,7 @@ Example:
 import math
 
 from autoinit_nas.maths import gaussian
-from autoinit_nas.core.cache import GLOBAL_CACHE, round_moment
+from autoinit_nas.estimators.cache import GLOBAL_CACHE, round_moment
 from autoinit_nas.maths.sanitize import VANISHING_RATIO, Diagnostics, clamp_weight_variance
 
 DEFAULT_ESTIMATOR_CONFIG = {
@@ -178,7 +178,9 @@ class WeightedLayerEstimator(LayerOutputDistributionEstimator):
         This is the single guard against degenerate input statistics:
         * E[x^2] below ``VANISHING_RATIO * target`` (a dead path: zero, or so
           small that matching it would need a gain above 10^6), or not finite:
-          no scale to match, so s = target / fan_in (fan-in scaling);
+          no scale to match, so s = target / fan_in (fan-in scaling: the
+          scale a unit-power input, E[x^2] = 1, would get; the predicted
+          output keeps the real, vanishing E[x^2]);
         * fan_in == 0 (an empty input): the kernel has no entries and the
           output is constant (variance 0);
         and s itself is clamped to the float32-safe range by ``plan_weight``.
@@ -282,8 +284,3 @@ def sampling_seed_of(config):
     if seed is None:
         seed = config.get("seed")
     return 0 if seed is None else int(seed)
-
-
-def second_moment_of(means_in, vars_in, index=0):
-    """E[x^2] of inbound tensor ``index``."""
-    return gaussian.second_moment(means_in[index], vars_in[index])

@@ -5,7 +5,7 @@ import keras
 from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
 from autoinit_nas.estimators.registry import register
-from autoinit_nas.layers import WeightedSum
+from autoinit_nas.estimators.layers import WeightedSum
 
 
 @register(keras.layers.Add)

@@ -66,6 +66,11 @@ _SMOOTH = _classes(knp, [
     "Sigmoid", "Gelu", "Silu", "Elu", "Selu", "Celu", "Softplus", "Softsign", "LogSigmoid",
     "HardSilu", "Squareplus", "SparsePlus", "TanhShrink", "Threshold",
 ]) + _classes(kmath, ["Erf", "Erfc", "Rsqrt"])
+# Lower edge of the domain of functions undefined below it (NaN there).
+_DOMAIN_EDGES = {
+    knp.Log: 0.0, knp.Log2: 0.0, knp.Log10: 0.0, knp.Sqrt: 0.0, knp.Power: 0.0, knp.Log1p: -1.0,
+    kmath.Rsqrt: 0.0,
+}
 _KINKS = {
     knn.Elu: (0.0,), knn.Selu: (0.0,), knn.Celu: (0.0,), knn.HardSilu: (-3.0, 3.0),
     knn.SparsePlus: (-1.0, 1.0), knp.Sign: (0.0,), knp.Sqrt: (0.0,), knp.Log1p: (-1.0,),
@@ -199,6 +204,9 @@ class ElementwiseOpEstimator(OpEstimator):
     reaches outside it: the moments are conditioned on the domain (a
     non-negative signal such as abs(x) is not Gaussian), and the dropped
     probability is reported once per call (cause ``outside_domain``).
+    An input wholly outside the domain (every quadrature node undefined:
+    the edge more than 12 standard deviations away, or a constant input
+    beyond it) has the domain's edge as its limit: see ``at_domain_edge``.
     """
 
     method = "exact or quadrature"
@@ -229,12 +237,33 @@ class ElementwiseOpEstimator(OpEstimator):
                 lambda x: evaluate(function, x), mean, var, kinks
             ),
         )
+        if undefined >= 1.0 or math.isnan(first):
+            first, var_out, undefined = (*self.at_domain_edge(function, op), 1.0)
         if undefined > 0.0:
             self.diagnostics.record(
                 "outside_domain", self.layer.name,
                 f"P(undefined) = {undefined:.2g} for input N({mean:.3g}, {var:.3g})",
             )
         return first, var_out
+
+    @staticmethod
+    def at_domain_edge(function, op):
+        """(f(edge), 0): the moments of an input wholly outside f's domain [edge, inf).
+
+        The real layer outputs NaN for every element of such an input, so
+        no moments are right; this is the named fallback (cause
+        ``outside_domain``, P(undefined) = 1). It is the limit of the rule
+        above (moments conditioned on the domain): with the edge a =
+        (edge - m) / sd > 12 standard deviations above the mean, N(m, v)
+        conditioned on X >= edge is, to O(1 / a^2), edge + Exp(scale
+        sd / a), which collapses onto the edge as a grows (a constant input,
+        v = 0, is the limit itself); so f(X) -> f(edge), variance 0.
+        f(edge) may be infinite (log(0), rsqrt(0)): the overflow clamp of
+        ``checked_moments`` then applies.
+        """
+        edge = _DOMAIN_EDGES.get(type(op), 0.0)
+        value = float(np.asarray(evaluate(function, np.asarray([edge], dtype=float))).ravel()[0])
+        return value, 0.0
 
 
 register(*(tuple(_PIECEWISE) + _SMOOTH))(ElementwiseOpEstimator)

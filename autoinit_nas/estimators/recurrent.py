@@ -29,6 +29,17 @@ is solved (fixed-point iteration on the simulated steady state) so that
 g * E[h^2]_steady = sv / 2. Biases keep the layer's own initializers (zeros,
 and one for the LSTM forget gate with ``unit_forget_bias``).
 
+Degenerate inputs: when the input drive is dead (E[x^2] below
+``VANISHING_RATIO`` x its target, so the input kernel fell back to fan-in
+scaling, see ``WeightedLayerEstimator.scaled_output_variance``), there is no
+signal for the recurrent kernel to sustain either: solving g against a
+vanishing drive would push g to the edge of stability (for ReLU, g -> 2 as
+q_x -> 0, since E[h^2] = q_x / (2 - g)) and past it, overflowing to NaN. The
+gain is then solved for the drive a unit-power input would give (sv / 2),
+the scale the layer gets at any healthy input, and the output is predicted
+with the real, vanishing drive. The ``vanishing_input`` warning names the
+layer.
+
 Assumptions: inputs i.i.d. over time and units; the wide-network limit. The
 estimate is the moment over all output elements: all time steps for
 ``return_sequences=True`` (starting from a zero state), the last step
@@ -46,6 +57,7 @@ from autoinit_nas.estimators.activations import evaluate
 from autoinit_nas.estimators.base import WeightedLayerEstimator
 from autoinit_nas.estimators.registry import register
 from autoinit_nas.estimators.values import to_numpy
+from autoinit_nas.maths.sanitize import VANISHING_RATIO
 
 _A = keras.activations
 _NUMPY_ACTIVATIONS = {
@@ -298,14 +310,26 @@ class RecurrentEstimator(WeightedLayerEstimator):
         changes by less than 0.5% (E[h^2] is smooth and bounded in g, so the
         iteration contracts quickly). Uses at most 2,000 chains: the steady
         state needs less precision than the reported trajectory.
+
+        An input drive that vanishes (below ``VANISHING_RATIO`` x its target
+        sv / 2, or not finite) is replaced by sv / 2, the drive of a matched
+        input (module docstring). A steady state that is not finite and
+        positive (an iterate past the edge of stability) ends the iteration
+        at the last gain that gave one.
         """
         target = 0.5 * self.signal_variance
+        if not (math.isfinite(input_var) and input_var > VANISHING_RATIO * target):
+            input_var = target
         chains = min(int(self.estimator_config["recurrent_monte_carlo_samples"]), _GAIN_CHAINS)
         gain = target
         for _ in range(_GAIN_ITERATIONS):
             record = self._simulate(input_var, gain, _STEADY_STEPS, share, chains)
-            steady = record["h_second"][-10:].mean()
-            updated = target / max(float(steady), 1e-12)
+            steady = float(record["h_second"][-10:].mean())
+            if not (math.isfinite(steady) and steady > 0.0):
+                break
+            updated = target / steady
+            if not math.isfinite(updated):
+                break
             converged = abs(updated - gain) <= 5e-3 * gain
             gain = updated
             if converged:
@@ -321,7 +345,7 @@ class RecurrentEstimator(WeightedLayerEstimator):
             "cell.kernel", kernel_shape[0], kernel_shape[1], power, target=0.5 * self.signal_variance,
         )
         # The input mean's share of the input drive is a per-unit offset, constant in time.
-        share = (power - vars_in[0]) / power if power > 0 else 0.0
+        share = (power - vars_in[0]) / power if 0.0 < power < math.inf else 0.0
         if "cell.recurrent_kernel" not in self.weight_plan:
             gain = self.memoized(
                 "gain", self._signature(), (input_var, share, self.signal_variance),

@@ -12,7 +12,11 @@ clamped, never divided by, and each cause is reported once per
 * ``vanishing_input``: a weighted layer's input has (near-)zero second moment
   E[x^2] (a dead ReLU path, an all-zero input, ``input_data_var=0`` with zero
   mean): there is no scale to match, so its weights get fan-in scaling
-  (variance ``signal_variance / fan_in``).
+  (variance ``signal_variance / fan_in``: the scale a unit-power input would
+  get), and a recurrent layer's recurrent kernel the gain it gets at a
+  matched input (``estimators/recurrent.py``). Any finite moments, from 0 to
+  ``MOMENT_LIMIT``, give finite estimates and weight plans
+  (``tests/estimators/test_degenerate_inputs.py``, every registered class).
 * ``weight_variance``: a weight variance outside ``WEIGHT_VARIANCE_LIMITS``
   (float32 could not hold the weights, or they would be denormal): clamped.
 * ``outside_domain``: the Gaussian approximation of an input puts mass where
@@ -78,7 +82,8 @@ _MESSAGES = {
         "below {ratio:g} x signal_variance, so matching it would take a weight gain above "
         "10^6 over fan-in scaling (a dead ReLU path, an all-zero input, input_data_var=0 "
         "with zero mean, or a signal_variance far above the data's scale); those weights "
-        "were scaled by fan-in only (variance signal_variance / fan_in). If the data "
+        "were scaled by fan-in only (variance signal_variance / fan_in; recurrent kernels "
+        "keep the gain of a matched input). If the data "
         "really is this small, pass its moments as input_data_mean/input_data_var or "
         "rescale it."
     ),

@@ -25,7 +25,7 @@ import math
 import keras
 import numpy as np
 
-from autoinit_nas.core.cache import EstimateCache
+from autoinit_nas.estimators.cache import EstimateCache
 from autoinit_nas.estimators.registry import EstimatorRegistry
 
 K_SIGMA = 4.0

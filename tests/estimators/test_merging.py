@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from autoinit_nas.maths import gaussian
-from autoinit_nas.layers import WeightedSum
+from autoinit_nas.estimators.layers import WeightedSum
 from tests.estimators.montecarlo import Measured, assert_matches, gaussian as draw, predict, run_layer
 
 BATCH = 4096

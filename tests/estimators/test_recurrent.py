@@ -43,7 +43,7 @@ import numpy as np
 import pytest
 
 from autoinit_nas import AutoInit
-from autoinit_nas.core.cache import EstimateCache
+from autoinit_nas.estimators.cache import EstimateCache
 from autoinit_nas.estimators.recurrent import (
     BidirectionalEstimator,
     GRUEstimator,
