@@ -1,9 +1,12 @@
 """Initialization methods as arms of a study: default, he, lecun, lsuv, autoinit-scalar, autoinit.
 
 One function, ``initialize(model, method, ...)``, puts a built model into the
-initial state an arm prescribes, in place, so every engine and every study
-compares arms on the same footing. Every arm first re-draws each weight the
-model declares from its own initializer under a seed derived from ``seed``
+initial state an arm prescribes, in place: it is the one place that applies an
+arm (``autoinit_nas.trials.arms`` only records what it did), so every engine
+and every study compares arms on the same footing. Arms are independent of
+order: the first time any arm touches a model, the initializers it declares
+are kept (``declared_initializers``); every arm first puts them back and
+re-draws each declared weight from them under a seed derived from ``seed``
 (the "default" arm stops there), then replaces the weights it owns:
 
 - he / lecun: kernels of Dense, EinsumDense and every convolution ~ N(0, g / fan_in)
@@ -25,6 +28,7 @@ Example:
 import copy
 import math
 import random
+import time
 
 import keras
 import numpy as np
@@ -33,14 +37,23 @@ from autoinit_nas.core import graph
 from autoinit_nas.core.autoinit import AutoInit
 from autoinit_nas.estimators.values import to_numpy
 
+# The registry of arms; its order is the order tables and command lines list them in.
 METHODS = {
+    "autoinit": "AutoInit with probe propagation, the default (no data)",
     "default": "the initializers the model declares, re-drawn from a seed",
     "he": "He-normal N(0, 2/fan_in) for Dense/EinsumDense/convolution kernels, zero biases",
     "lecun": "LeCun-normal N(0, 1/fan_in) for Dense/EinsumDense/convolution kernels, zero biases",
     "lsuv": "orthonormal kernels rescaled layer by layer to unit pre-activation variance on data",
     "autoinit-scalar": "AutoInit with the paper's scalar propagation (no data)",
-    "autoinit": "AutoInit with probe propagation, the default (no data)",
 }
+# The arm comparisons pair the others against unless told otherwise (Keras's own initializers).
+DEFAULT_BASELINE = "default"
+# Arms that measure the model on a batch of real training inputs (``data``).
+DATA_METHODS = ("lsuv",)
+# Arms run by AutoInit (their details carry its estimates).
+AUTOINIT_METHODS = ("autoinit", "autoinit-scalar")
+# Where the declared initializers are kept on a model the first time an arm touches it.
+_DECLARED_ATTRIBUTE = "_autoinit_nas_declared"
 
 LSUV_OPTIONS = {"tolerance": 0.1, "max_iterations": 10, "training": True}
 
@@ -64,8 +77,12 @@ _DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
 _SEPARABLE = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
 
 
-def initialize(model, method, data=None, seed=None, autoinit=None, **options):
+def initialize(model, method, data=None, seed=None, autoinit=None, probe_batch=None, redraw=True,
+               return_details=False, **options):
     """Initialize ``model`` in place by the arm ``method``; returns the model.
+
+    The result depends only on the model's declared initializers, ``method``,
+    ``seed`` (and ``data`` for "lsuv"), never on arms applied before.
 
     Example:
         >>> import keras
@@ -85,41 +102,113 @@ def initialize(model, method, data=None, seed=None, autoinit=None, **options):
         seed: an int fixes every weight; None draws a fresh seed.
         autoinit: an ``AutoInit`` whose options the autoinit arms take (its
             own seed is replaced by ``seed`` when ``seed`` is given).
+        probe_batch: the autoinit arms' probe batch: the training batch size (None: AutoInit's own).
+        redraw: True: restore the declared initializers and re-draw the declared weights from ``seed``
+            first; False: keep the weights the model holds (only for a model fresh from its build).
+        return_details: also return {``seconds`` (the arm's own work), ``seed``, ``autoinit`` (the
+            AutoInit copy used, or None), ``estimates`` ({layer: (mean, var)}, or None)}.
         **options: for "lsuv": ``tolerance`` (0.1), ``max_iterations`` (10),
             ``training`` (True: measure in training mode, as AutoInit predicts).
 
     Raises:
         ValueError: unknown method or option, or "lsuv" without ``data``.
     """
+    _check(model, method, data, options)
+    given_seed = seed
+    seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
+    declared_initializers(model)  # the first arm to touch the model keeps what it declares
+    if redraw:
+        redraw_declared(model, seed)
+    details = {"seconds": 0.0, "seed": seed, "autoinit": None, "estimates": None}
+    start = time.perf_counter()
+    if method in ("he", "lecun"):
+        fan_in_normal(model, 2.0 if method == "he" else 1.0, seed)
+    elif method in DATA_METHODS:
+        lsuv(model, data, seed, **dict(LSUV_OPTIONS, **options))
+    elif method in AUTOINIT_METHODS:
+        details["autoinit"], details["estimates"] = _autoinit(model, method, given_seed, autoinit, probe_batch)
+    details["seconds"] = time.perf_counter() - start
+    return (model, details) if return_details else model
+
+
+def _check(model, method, data, options):
     if method not in METHODS:
         raise ValueError(
             f"Unknown initialization method {method!r}. Expected one of: {', '.join(METHODS)}."
         )
-    valid_options = LSUV_OPTIONS if method == "lsuv" else {}
+    valid_options = LSUV_OPTIONS if method in DATA_METHODS else {}
     unknown = sorted(set(options) - set(valid_options))
     if unknown:
         raise ValueError(
             f"Method {method!r} takes no option(s) {unknown}; its options are "
             f"{sorted(valid_options) or 'none'}. Received: {options!r}"
         )
-    if method == "lsuv" and data is None:
+    if method in DATA_METHODS and data is None:
         raise ValueError(
-            "Method 'lsuv' measures each layer's output on real inputs: pass `data`, a batch of "
-            "training inputs (e.g. initialize(model, 'lsuv', data=x_train[:512])). Received: data=None"
+            f"Method {method!r} measures each layer's output on real inputs: pass `data`, a batch of "
+            f"training inputs (e.g. initialize(model, {method!r}, data=x_train[:512])). Received: data=None"
         )
     if not isinstance(model, keras.Model) or not model.built:
         raise ValueError(
             f"`model` must be a built keras.Model. Received: {model!r} of type {type(model).__name__}"
         )
-    given_seed = seed
-    seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
-    redraw_declared(model, seed)
-    if method in ("he", "lecun"):
-        fan_in_normal(model, 2.0 if method == "he" else 1.0, seed)
-    elif method == "lsuv":
-        lsuv(model, data, seed, **dict(LSUV_OPTIONS, **options))
-    elif method.startswith("autoinit"):
-        _autoinit(model, method, given_seed, autoinit)
+
+
+def _copy(initializer):
+    try:
+        return type(initializer).from_config(initializer.get_config())
+    except Exception:  # noqa: BLE001 - an initializer that does not round-trip its config
+        return copy.deepcopy(initializer)
+
+
+def declared_initializers(model):
+    """What ``model`` declares before any arm: [(layer, attribute, initializer or constraint)].
+
+    Each layer's ``*_initializer`` and ``*_constraint`` attributes, taken the first time it is asked
+    for (every arm asks) and kept on the model. Arms overwrite those attributes (so ``get_config``
+    reproduces the arm); ``restore_declared`` puts these back.
+
+    Example:
+        >>> import keras
+        >>> x = keras.Input((3,))
+        >>> model = keras.Model(x, keras.layers.Dense(2, name="d")(x))
+        >>> [attribute for _, attribute, _ in declared_initializers(model)]
+        ['kernel_initializer', 'bias_initializer', 'kernel_constraint', 'bias_constraint']
+    """
+    kept = vars(model).get(_DECLARED_ATTRIBUTE)
+    if kept is None:
+        kept = []
+        for layer in _layers(model):
+            for suffix in ("_initializer", "_constraint"):
+                kept.extend((layer, attribute, _copy(value) if suffix == "_initializer" else value)
+                            for attribute, value in list(vars(layer).items())
+                            if attribute.endswith(suffix) and not attribute.startswith("__")
+                            and (value is None or isinstance(value, (keras.initializers.Initializer,
+                                                                     keras.constraints.Constraint))))
+        object.__setattr__(model, _DECLARED_ATTRIBUTE, kept)  # not tracked by Keras, not serialized
+    return kept
+
+
+def restore_declared(model):
+    """Put back the initializers and constraints ``model`` declared (``declared_initializers``).
+
+    Example:
+        >>> import keras
+        >>> x = keras.Input((3,))
+        >>> model = keras.Model(x, keras.layers.Dense(2)(x))
+        >>> declared = declared_initializers(model)
+        >>> model.layers[1].kernel_initializer = keras.initializers.Zeros()
+        >>> type(restore_declared(model).layers[1].kernel_initializer).__name__
+        'GlorotUniform'
+    """
+    for layer, attribute, value in declared_initializers(model):
+        if attribute.endswith("_constraint"):
+            setattr(layer, attribute, value)
+            variable = _variable(layer, attribute[: -len("_constraint")].lstrip("_"))
+            if variable is not None:
+                variable.constraint = value
+        else:
+            setattr(layer, attribute, _copy(value))
     return model
 
 
@@ -172,9 +261,10 @@ def declared_weights(model):
 
 
 def redraw_declared(model, seed):
-    """Re-draw every declared weight from its own initializer, seeded; the "default" arm.
+    """Re-draw every declared weight from its declared initializer, seeded; the "default" arm.
 
-    A random initializer (anything whose config has a ``seed``) is rebuilt
+    The declared initializers are restored first (``restore_declared``), so
+    what earlier arms left on the layers does not matter. A random initializer (anything whose config has a ``seed``) is rebuilt
     with a seed derived from ``seed`` and the weight's position, drawn, and
     left on the layer, so the same seed gives the same weights and
     ``clone_model`` redraws them. Constant initializers (zeros, ones) are
@@ -191,6 +281,7 @@ def redraw_declared(model, seed):
         >>> model.layers[1].kernel_initializer.get_config()["seed"] is not None
         True
     """
+    restore_declared(model)
     entries = declared_weights(model)
     for (layer, attribute, variable), weight_seed in zip(entries, _seeds(seed, _DECLARED_STREAM, len(entries))):
         initializer = getattr(layer, attribute)
@@ -388,8 +479,11 @@ def _rescale(layer, args, kwargs, gains, tolerance, max_iterations):
             gains[(id(layer), name)] = (gain * factor, weight_seed)
 
 
-def _autoinit(model, method, seed, template):
-    """AutoInit with ``template``'s options, ``seed`` (None: the template's), scalar for "autoinit-scalar"."""
+def _autoinit(model, method, seed, template, probe_batch=None):
+    """AutoInit with ``template``'s options, ``seed`` (None: the template's), scalar for "autoinit-scalar".
+
+    Returns (the AutoInit copy used, its estimates {layer: (mean, var)}).
+    """
     if template is not None and not isinstance(template, AutoInit):
         raise TypeError(
             f"`autoinit` must be an AutoInit instance or None. Received: {template!r} "
@@ -402,5 +496,5 @@ def _autoinit(model, method, seed, template):
         instance.propagation = "scalar"
     elif template is None:
         instance.propagation = "probe"
-    instance.initialize_model(model)
-    return model
+    _, estimates = instance.initialize_model(model, return_estimates=True, probe_batch=probe_batch)
+    return instance, estimates

@@ -1,4 +1,4 @@
-"""Reports: tables (CSV, Parquet, Markdown) and plots of a sweep directory, AutoInit vs default.
+"""Reports: tables (CSV, Parquet, Markdown) and plots of a sweep directory, every arm against a baseline arm.
 
 ``build_report(directory)`` reads every trial under ``directory`` (a sweep's
 ``--out``, a keras-tuner project or a Ray experiment) with
@@ -6,24 +6,24 @@
 
 ```
 trials.csv, trials.parquet    one row per trial and arm (trials_table)
-comparison.csv                one row per candidate, both arms and their difference (compare_inits)
-summary.csv                   wins/ties/losses, mean/median difference with 95% bootstrap CIs, Wilcoxon p;
-                              overall, then per depth bucket and per varying hyperparameter (column "group")
+comparison.csv                one row per candidate and arm: arm, baseline, both values, difference (compare_inits)
+summary.csv                   per arm: wins/ties/losses, mean/median difference with 95% bootstrap CIs, Wilcoxon
+                              and Holm p; overall, then per depth bucket and varying hyperparameter ("group")
 report.md                     all of it as Markdown, with the plots
-paired_scatter.png            default (x) vs AutoInit (y) per candidate, above the diagonal = AutoInit better
+paired_scatter.png            baseline (x) vs each arm (y) per candidate, above the diagonal = the arm better
 metric_vs_depth.png           the metric against depth, one colour per arm, bucket medians joined
 divergence.png                diverged arms per depth bucket, per arm
 ```
 
-Plots use matplotlib's Agg canvas (no display). Command line: ``autoinit-nas report DIR``.
+The baseline arm is ``default`` when the sweep trained it, else the table's first arm
+(``--baseline he`` picks another). Plots use matplotlib's Agg canvas (no display;
+``autoinit_nas.report_plots``). Command line: ``autoinit-nas report DIR [--baseline ARM]``.
 """
 
 import dataclasses
-import math
 import os
 import sys
 
-ARM_COLOURS = {"autoinit": "tab:blue", "default": "tab:orange"}
 # Hyperparameter columns summarized separately when they vary.
 GROUP_COLUMNS = ("depth_bucket", "hp_activation", "hp_normalization", "hp_skip", "space")
 
@@ -40,7 +40,7 @@ class Report:
     summary: object
 
 
-def build_report(directory, out=None, metric=None, mode=None, value="best", plots=True):
+def build_report(directory, out=None, metric=None, mode=None, value="best", plots=True, baseline=None):
     """Write the tables and plots of the sweep in ``directory``; returns a ``Report``.
 
     Args:
@@ -50,12 +50,14 @@ def build_report(directory, out=None, metric=None, mode=None, value="best", plot
         mode: "max" or "min" (default: the sweep's direction, else from the name).
         value: "best" (each arm's best epoch) or "final" (last epoch).
         plots: draw the PNGs.
+        baseline: the arm the others are compared with (default: "default" when trained, else the first arm).
 
     Raises:
         FileNotFoundError: ``directory`` does not exist.
-        ValueError: no trials found, or the metric is not in the table.
+        ValueError: no trials found, the metric or the baseline arm is not in the table.
     """
     from autoinit_nas import results
+    from autoinit_nas.report_plots import draw_plots
 
     directory = os.fspath(directory)
     spec = _spec(directory)
@@ -66,7 +68,7 @@ def build_report(directory, out=None, metric=None, mode=None, value="best", plot
     table = results.trials_table(directory)
     if table.empty:
         raise ValueError(f"No trials under '{directory}': nothing to report. Run a sweep there first.")
-    comparison = results.compare_inits(table, metric=metric, mode=mode, value=value)
+    comparison = results.compare_inits(table, metric=metric, mode=mode, value=value, baseline=baseline)
     summary = summaries(comparison)
 
     out = os.fspath(out) if out is not None else os.path.join(directory, "report")
@@ -114,49 +116,69 @@ def summaries(comparison):
     return pd.concat(parts, ignore_index=True)
 
 
-def summary_line(table, metric="val_accuracy", mode="max", value="best"):
-    """One line: wins/ties/losses, mean difference with its interval, Wilcoxon p, divergences."""
+def summary_line(table, metric="val_accuracy", mode="max", value="best", baseline=None):
+    """One line per arm against the baseline: wins/ties/losses, mean difference and interval, p, divergences.
+
+    Example:
+        >>> import pandas as pd
+        >>> table = pd.DataFrame({"architecture_id": ["a", "a"], "arm": ["he", "lecun"], "trial_id": "0",
+        ...                       "best_val_accuracy": [0.5, 0.6]})
+        >>> summary_line(table).split(":")[0]
+        'lecun vs he on val_accuracy (1 candidates)'
+    """
     from autoinit_nas import results
 
     try:
-        comparison = results.compare_inits(table, metric=metric, mode=mode, value=value)
+        comparison = results.compare_inits(table, metric=metric, mode=mode, value=value, baseline=baseline)
     except ValueError as error:
         return f"no comparison: {error}"
     if comparison.empty:
-        return "no comparison: no candidate has both arms"
-    row = results.summarize(comparison).iloc[0]
-    return (
-        f"AutoInit vs default on {metric} ({len(comparison)} candidates): {row.wins} better, {row.ties} tied, "
-        f"{row.losses} worse; mean difference {_signed(row.mean_difference)} "
-        f"[{_signed(row.mean_low)}, {_signed(row.mean_high)}], Wilcoxon p={_p(row.wilcoxon_p)}; "
-        f"diverged: AutoInit {row.autoinit_diverged}, default {row.default_diverged}"
-    )
+        return "no comparison: no candidate has two arms"
+    lines = []
+    for _, row in results.summarize(comparison).iterrows():
+        lines.append(
+            f"{row.arm} vs {row.baseline} on {metric} ({row.pairs} candidates): {row.wins} better, {row.ties} tied, "
+            f"{row.losses} worse; mean difference {_signed(row.mean_difference)} "
+            f"[{_signed(row.mean_low)}, {_signed(row.mean_high)}], Wilcoxon p={_p(row.wilcoxon_p)}"
+            + (f", Holm p={_p(row.p_holm)}" if len(comparison.attrs["arms"]) > 1 else "")
+            + f"; diverged: {row.arm} {row.arm_diverged}, {row.baseline} {row.baseline_diverged}"
+        )
+    return "\n".join(lines)
 
 
 # Text.
 
 
 def comparison_columns(comparison, metric):
-    """Columns of the printed comparison table: varying hyperparameters, depth, both arms, difference."""
+    """Columns of the printed comparison table: arm (when several), varying hyperparameters, depth, values."""
     hp = [c for c in comparison if c.startswith("hp_") and c != "hp_depth" and comparison[c].nunique(dropna=True) > 1]
-    return ["depth"] + hp + [f"default_{metric}", f"autoinit_{metric}", "difference", "diverged"]
+    arm = ["arm"] if comparison["arm"].nunique() > 1 else []
+    return arm + ["depth"] + hp + ["baseline_value", "arm_value", "difference", "diverged"]
 
 
 def comparison_display(comparison, metric):
-    """The comparison as strings, ready to print: one row per candidate."""
+    """The comparison as strings, ready to print: one row per candidate and arm.
+
+    The value columns are named after the arms ("default", "autoinit"), or
+    after the baseline and "value" when several arms share the table.
+    """
     import pandas as pd
 
     shown = pd.DataFrame(index=comparison.index)
+    several = comparison["arm"].nunique() > 1
+    names = {"baseline_value": comparison["baseline"].iloc[0] if len(comparison) else "baseline",
+             "arm_value": "value" if several or comparison.empty else comparison["arm"].iloc[0]}
     for column in comparison_columns(comparison, metric):
         if column == "diverged":
             shown["diverged"] = [
-                ",".join(arm for arm in ("autoinit", "default") if row[f"{arm}_diverged"]) or "-"
-                for _, row in comparison.iterrows()
+                ",".join(arm for arm, flag in ((row.arm, row.arm_diverged), (row.baseline, row.baseline_diverged))
+                         if flag) or "-"
+                for row in comparison.itertuples()
             ]
         elif column == "difference":
             shown[column] = comparison[column].map(_signed)
-        elif column.endswith(metric) and column.startswith(("autoinit_", "default_")):
-            shown[column.split("_", 1)[0]] = comparison[column].map(_number)
+        elif column in names:
+            shown[names[column]] = comparison[column].map(_number)
         else:
             shown[column.removeprefix("hp_")] = comparison[column].map(_cell)
     return shown
@@ -166,21 +188,21 @@ def report_text(table, comparison, summary, metric, mode, value, spec=None):
     """What ``autoinit-nas report`` prints: header, comparison table, summaries."""
     lines = [_header(table, metric, mode, value, spec)]
     if comparison.empty:
-        lines.append("No candidate has both arms (run the sweep with --init compare to pair them).")
+        lines.append("No candidate has both arms (run the sweep with --init compare or --arms to pair them).")
         lines.append(_divergence_text(table))
         return "\n".join(lines)
     lines += ["", format_table(comparison_display(comparison, metric)), ""]
-    overall = summary[summary["group"] == "all"].iloc[0]
-    lines.append(_overall_text(overall, metric, mode))
+    overall = summary[summary["group"] == "all"]
+    lines.append("\n\n".join(_overall_text(row, metric, mode) for _, row in overall.iterrows()))
     grouped = summary[summary["group"] != "all"]
     if len(grouped):
-        lines += ["", "by group (difference = AutoInit - default, positive = AutoInit better):"]
+        lines += ["", f"by group (difference = arm - {comparison.attrs['baseline']}, positive = the arm better):"]
         lines.append(format_table(_summary_display(grouped)))
-    notes = [note for note in summary.loc[summary["group"] == "all", "note"] if note]
+    notes = [note for note in overall["note"] if note]
     if any(note for note in grouped["note"]):
         notes.append("per-group notes (n<2, zero differences) in summary.csv")
     if comparison.attrs.get("unpaired"):
-        notes.append(f"{comparison.attrs['unpaired']} candidate(s) have only one arm and are left out")
+        notes.append(f"{comparison.attrs['unpaired']} candidate(s) lack the baseline or any other arm and are left out")
     if notes:
         lines += ["", "notes: " + " | ".join(notes)]
     return "\n".join(lines)
@@ -199,21 +221,25 @@ def _header(table, metric, mode, value, spec):
 
 
 def _overall_text(row, metric, mode):
-    text = (
-        f"AutoInit better on {row.wins}, tied on {row.ties}, worse on {row.losses} of {row.n} candidates.\n"
-        f"difference in {metric} (AutoInit - default{', sign flipped: lower is better' if mode == 'min' else ''}): "
+    arm, baseline = row.arm, row.baseline
+    holm = "" if _missing(row.p_holm) or row.p_holm == row.wilcoxon_p else f" (Holm over the arms: {_p(row.p_holm)})"
+    return (
+        f"{arm} better on {row.wins}, tied on {row.ties}, worse on {row.losses} of {row.n} candidates "
+        f"against {baseline}.\n"
+        f"difference in {metric} ({arm} - {baseline}{', sign flipped: lower is better' if mode == 'min' else ''}): "
         f"mean {_signed(row.mean_difference)} (95% bootstrap CI {_signed(row.mean_low)} to {_signed(row.mean_high)}), "
         f"median {_signed(row.median_difference)} (CI {_signed(row.median_low)} to {_signed(row.median_high)})\n"
-        f"Wilcoxon signed-rank p = {_p(row.wilcoxon_p)}; diverged arms: AutoInit {row.autoinit_diverged}, "
-        f"default {row.default_diverged}"
+        f"Wilcoxon signed-rank p = {_p(row.wilcoxon_p)}{holm}; diverged arms: {arm} {row.arm_diverged}, "
+        f"{baseline} {row.baseline_diverged}"
     )
-    return text
 
 
 def _summary_display(summary):
     import pandas as pd
 
     shown = pd.DataFrame(index=summary.index)
+    if summary["arm"].nunique() > 1:
+        shown["arm"] = summary["arm"]
     shown["group"] = summary["group"].map(lambda g: g.removeprefix("hp_"))
     shown["value"] = summary["value"].map(str)
     shown["n"] = summary["n"].map(str)
@@ -225,16 +251,16 @@ def _summary_display(summary):
     ]
     shown["median"] = summary["median_difference"].map(_signed)
     shown["p"] = summary["wilcoxon_p"].map(_p)
-    shown["diverged A/D"] = [f"{a}/{d}" for a, d in zip(summary["autoinit_diverged"], summary["default_diverged"])]
+    shown["Holm p"] = summary["p_holm"].map(_p)
+    shown["diverged arm/baseline"] = [f"{a}/{b}" for a, b in zip(summary["arm_diverged"], summary["baseline_diverged"])]
     return shown
 
 
 def _divergence_text(table):
     counts = []
-    for arm in ("autoinit", "default"):
+    for arm in (name for name in dict.fromkeys(table["arm"]) if isinstance(name, str)):
         rows = table[table["arm"] == arm]
-        if len(rows):
-            counts.append(f"{arm} {int(rows['diverged'].fillna(False).astype(bool).sum())}/{len(rows)}")
+        counts.append(f"{arm} {int(rows['diverged'].fillna(False).astype(bool).sum())}/{len(rows)}")
     return "diverged arms: " + (", ".join(counts) if counts else "none trained")
 
 
@@ -268,10 +294,12 @@ def report_markdown(table, comparison, summary, metric, mode, value, spec, files
     if spec is not None:
         lines += ["```", f"autoinit-nas sweep {_spec_flags(spec)}", "```", ""]
     if comparison.empty:
-        lines += ["No candidate has both arms (run the sweep with `--init compare`).", "", _divergence_text(table), ""]
+        lines += ["No candidate has both arms (run the sweep with `--init compare` or `--arms`).", "",
+                  _divergence_text(table), ""]
     else:
-        overall = summary[summary["group"] == "all"].iloc[0]
-        lines += ["## Summary", "", _overall_text(overall, metric, mode).replace("\n", "  \n"), ""]
+        lines += ["## Summary", ""]
+        for _, overall in summary[summary["group"] == "all"].iterrows():
+            lines += [_overall_text(overall, metric, mode).replace("\n", "  \n"), ""]
         lines += [markdown_table(_summary_display(summary)), ""]
         lines += ["## Candidates", "", markdown_table(comparison_display(comparison, metric)), ""]
     plots = [name for name in ("paired_scatter.png", "metric_vs_depth.png", "divergence.png") if name in files]
@@ -289,111 +317,6 @@ def _spec_flags(spec):
     if spec.config:
         flags.insert(0, f"--config {spec.config}")
     return " ".join(flags)
-
-
-# Plots.
-
-
-def draw_plots(table, comparison, out, metric, mode, value="best"):
-    """Write the three PNGs into ``out``; returns {file name: path}."""
-    from matplotlib.figure import Figure
-
-    files = {}
-    if not comparison.empty:
-        figure = Figure(figsize=(5.6, 5.2))
-        _paired_scatter(figure.add_subplot(), comparison, metric, mode)
-        files["paired_scatter.png"] = _save(figure, out, "paired_scatter.png")
-    figure = Figure(figsize=(7.0, 4.4))
-    _metric_vs_depth(figure.add_subplot(), table, metric, value)
-    files["metric_vs_depth.png"] = _save(figure, out, "metric_vs_depth.png")
-    figure = Figure(figsize=(6.4, 4.0))
-    _divergence(figure.add_subplot(), table)
-    files["divergence.png"] = _save(figure, out, "divergence.png")
-    return files
-
-
-def _save(figure, out, name):
-    path = os.path.join(out, name)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    return path
-
-
-def _paired_scatter(axes, comparison, metric, mode):
-    x = comparison[f"default_{metric}"].to_numpy(dtype=float)
-    y = comparison[f"autoinit_{metric}"].to_numpy(dtype=float)
-    finite = [v for v in list(x) + list(y) if math.isfinite(v)]
-    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
-    pad = 0.04 * (high - low or 1.0)
-    axes.plot([low - pad, high + pad], [low - pad, high + pad], color="0.6", linestyle="--", linewidth=1)
-    colour_by = "hp_activation" if "hp_activation" in comparison and comparison["hp_activation"].nunique() > 1 else None
-    groups = comparison.groupby(colour_by, dropna=False) if colour_by else [("candidates", comparison)]
-    for label, group in groups:
-        diverged = group["default_diverged"].astype(bool) | group["autoinit_diverged"].astype(bool)
-        for mask, marker in ((~diverged, "o"), (diverged, "X")):
-            part = group[mask]
-            if len(part):
-                axes.scatter(part[f"default_{metric}"], part[f"autoinit_{metric}"], marker=marker, s=36, alpha=0.85,
-                             label=f"{label}" + (" (an arm diverged)" if marker == "X" else ""))
-    better = "above" if mode == "max" else "below"
-    axes.set_xlabel(f"default init: {metric}")
-    axes.set_ylabel(f"AutoInit: {metric}")
-    axes.set_title(f"Paired per candidate ({len(comparison)}); {better} the diagonal = AutoInit better", fontsize=9)
-    axes.set_xlim(low - pad, high + pad)
-    axes.set_ylim(low - pad, high + pad)
-    axes.legend(fontsize=7, loc="best")
-
-
-def _metric_vs_depth(axes, table, metric, value):
-    from autoinit_nas.results import DEPTH_BUCKETS, depth_bucket
-
-    column = f"{value}_{metric}"
-    for arm in ("default", "autoinit"):
-        rows = table[(table["arm"] == arm)]
-        if column not in rows or rows.empty:
-            continue
-        depth = rows["depth"].astype(float)
-        values = rows[column].astype(float)
-        axes.scatter(depth, values, s=18, alpha=0.6, color=ARM_COLOURS[arm], label=arm)
-        medians = []
-        buckets = rows["depth"].map(lambda d: None if _missing(d) else depth_bucket(int(d)))
-        for _, label in DEPTH_BUCKETS:
-            part = rows[buckets == label]
-            if len(part) and part[column].notna().any():
-                medians.append((float(part["depth"].astype(float).median()), float(part[column].astype(float).median())))
-        if len(medians) > 1:
-            axes.plot(*zip(*medians), color=ARM_COLOURS[arm], linewidth=1.5, alpha=0.9)
-    axes.set_xlabel("depth (kernel-bearing layers on the longest path)")
-    axes.set_ylabel(f"{metric} ({value} epoch)")
-    axes.set_title("Metric vs depth per init arm (lines: medians per depth bucket)", fontsize=9)
-    axes.legend(fontsize=8)
-
-
-def _divergence(axes, table):
-    from autoinit_nas.results import DEPTH_BUCKETS, depth_bucket
-
-    labels = [label for _, label in DEPTH_BUCKETS]
-    arms = [arm for arm in ("autoinit", "default") if (table["arm"] == arm).any()]
-    width = 0.8 / max(len(arms), 1)
-    totals = []
-    for index, arm in enumerate(arms):
-        rows = table[table["arm"] == arm]
-        buckets = rows["depth"].map(lambda d: None if _missing(d) else depth_bucket(int(d)))
-        diverged = rows["diverged"].fillna(False).astype(bool)
-        counts = [int(diverged[buckets == label].sum()) for label in labels]
-        totals.append(f"{arm} {int(diverged.sum())}/{len(rows)}")
-        positions = [i + (index - (len(arms) - 1) / 2) * width for i in range(len(labels))]
-        axes.bar(positions, counts, width=width, color=ARM_COLOURS[arm], label=arm)
-    axes.set_xticks(range(len(labels)), labels)
-    axes.set_ylim(0, max([1] + [patch.get_height() for patch in axes.patches]) * 1.15)
-    if not any(patch.get_height() for patch in axes.patches):
-        axes.text(0.5, 0.5, "no arm diverged", transform=axes.transAxes, ha="center", va="center", color="0.4")
-    axes.set_xlabel("depth bucket")
-    axes.set_ylabel("diverged arms (non-finite loss)")
-    axes.set_title("Divergence per init arm: " + ", ".join(totals), fontsize=9)
-    axes.yaxis.get_major_locator().set_params(integer=True)
-    if arms:
-        axes.legend(fontsize=8)
 
 
 # Helpers.
@@ -464,6 +387,8 @@ def add_arguments(parser):
     parser.add_argument("--mode", choices=("max", "min"), help="max if higher is better (default: from the sweep)")
     parser.add_argument("--value", choices=("best", "final"), default="best",
                         help="each arm's best epoch (default) or its last epoch")
+    parser.add_argument("--baseline", metavar="ARM",
+                        help="the arm every other arm is compared with (default: default when trained, else the first)")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
 
 
@@ -474,7 +399,7 @@ def run(args):
     command line prints as one line.
     """
     report = build_report(args.directory, out=args.out, metric=args.metric, mode=args.mode,
-                          value=args.value, plots=not args.no_plots)
+                          value=args.value, plots=not args.no_plots, baseline=args.baseline)
     print(report.text)
     print()
     for name in sorted(report.files):

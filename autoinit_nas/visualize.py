@@ -36,8 +36,9 @@ from autoinit_nas.core.autoinit import AutoInit
 from autoinit_nas.core.loading import load_model
 from autoinit_nas.core.config import validate_moment
 from autoinit_nas.core.measure import measure_moments
+from autoinit_nas.core.probe_batch import synthetic_inputs
 from autoinit_nas.core.weights import AutoInitInitializer
-from autoinit_nas.layers import CenteredUnitNorm, WeightedSum
+from autoinit_nas.estimators.layers import CenteredUnitNorm, WeightedSum
 
 COLUMNS = [
     "layer",
@@ -264,12 +265,14 @@ class AutoInitVisualizer:
         return default, _clone(base, objects, safe_mode)
 
 
-def log2_error(measured_var, predicted_var):
+def log2_error(measured_var, predicted_var, signed=False):
     """|log2(measured / predicted)|, NaN unless both are positive and finite.
 
+    The one variance error (this table's and the benchmarks'); ``signed`` keeps the sign.
+
     Example:
-        >>> log2_error(2.0, 1.0)
-        1.0
+        >>> log2_error(2.0, 1.0), log2_error(0.5, 1.0, signed=True)
+        (1.0, -1.0)
     """
     try:
         measured, predicted = float(measured_var), float(predicted_var)
@@ -277,25 +280,23 @@ def log2_error(measured_var, predicted_var):
         return math.nan
     if not (0.0 < measured < math.inf and 0.0 < predicted < math.inf):
         return math.nan
-    return abs(math.log2(measured / predicted))
+    ratio = math.log2(measured / predicted)
+    return ratio if signed else abs(ratio)
 
 
 def noise_batch(model, batch_size, means, variances, seed):
     """One float32 array of N(mean, var) noise per model input, shape (batch_size, ...).
+
+    Drawn by ``probe_batch.synthetic_inputs`` (ids for a float input that feeds an Embedding).
 
     Example:
         >>> [array.shape for array in noise_batch(model, 8, [0.0], [1.0], seed=0)]
         [(8, 16)]
 
     Raises:
-        ValueError: for an integer or boolean input (token ids for an
-            Embedding are not Gaussian noise) or one with an unknown
-            non-batch dimension.
+        ValueError: for an integer or boolean input, or an unknown non-batch dimension.
     """
-    inputs, _ = graph.graph_of(model)
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for tensor, mean, var in zip(inputs, means, variances):
+    for tensor in graph.graph_of(model)[0]:
         layer = graph.producer(tensor)
         name = layer.name if layer is not None else getattr(tensor, "name", "input")
         dtype = keras.backend.standardize_dtype(tensor.dtype)
@@ -305,16 +306,14 @@ def noise_batch(model, batch_size, means, variances, seed):
                 f"point. Received: input '{name}' of model '{model.name}' with dtype {dtype} "
                 "(integer inputs, such as token ids for an Embedding, are not supported)."
             )
-        shape = tuple(tensor.shape)[1:]
-        if any(dim is None for dim in shape):
+        if None in tuple(tensor.shape)[1:]:
             raise ValueError(
                 f"AutoInitVisualizer needs every non-batch dimension of the inputs to draw a noise "
                 f"batch. Received: input '{name}' of model '{model.name}' with shape "
                 f"{tuple(tensor.shape)}. Build the model with a fixed shape, e.g. keras.Input((100, 8))."
             )
-        sample = rng.standard_normal((batch_size,) + shape)
-        arrays.append((mean + math.sqrt(var) * sample).astype("float32"))
-    return arrays
+    arrays = synthetic_inputs(model, batch_size, np.random.default_rng(seed), list(zip(means, variances)))
+    return [array.astype("float32") for array in arrays]
 
 
 def output_path(path, name):

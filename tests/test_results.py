@@ -178,7 +178,9 @@ def test_compare_inits_pairs_arms_and_signs_the_difference(project):
     assert comparison["difference"].round(3).tolist() == [0.1, -0.05, 0.6]
     assert comparison["depth_bucket"].tolist() == ["1-4", "10-19", "20+"]
     assert comparison["default_diverged"].tolist() == [False, False, True]
-    assert comparison.attrs == {"metric": "val_accuracy", "mode": "max", "value": "best", "unpaired": 0}
+    assert comparison.attrs == {"metric": "val_accuracy", "mode": "max", "value": "best", "unpaired": 0,
+                                "baseline": "default", "arms": ["autoinit"]}
+    assert set(comparison["arm"]) == {"autoinit"} and set(comparison["baseline"]) == {"default"}
     final = results.compare_inits(table, value="final")
     assert final.loc[final["architecture_id"] == "a", "autoinit_val_accuracy"].item() == 0.85
     # Lower is better: the sign flips so positive still means AutoInit did better.
@@ -248,7 +250,8 @@ def test_summarize_small_and_all_zero_groups_are_nan_with_a_note():
     assert none.pairs == 2 and none.n == 0 and math.isnan(none.mean_difference)
     assert "2 pair(s) without a value" in none.note
     zeros = results.summarize(pd.DataFrame({"difference": [0.0, 0.0, 0.0]})).iloc[0]
-    assert zeros.ties == 3 and math.isnan(zeros.wilcoxon_p) and "all differences are zero" in zeros.note
+    # All zero: no evidence of a difference, p = 1 (autoinit_nas.stats), not NaN.
+    assert zeros.ties == 3 and zeros.wilcoxon_p == 1.0 and "all differences are zero" in zeros.note
     tolerant = results.summarize(pd.DataFrame({"difference": [0.004, -0.003, 0.2]}), tie=0.005).iloc[0]
     assert (tolerant.wins, tolerant.ties, tolerant.losses) == (1, 2, 0)
 

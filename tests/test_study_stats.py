@@ -162,3 +162,21 @@ def test_bad_tables_are_refused_with_what_was_expected():
         study_stats.converged_quality(duplicated)
     with pytest.raises(ValueError, match="difference_lsuv"):
         study_stats.paired_summary(study_stats.paired(paired_table()), "lsuv")
+
+
+def test_study_and_sweep_summaries_agree_on_the_same_differences():
+    """One statistics module: the study's paired summary and results.summarize give the same numbers."""
+    import pandas as pd
+
+    from autoinit_nas import results
+
+    # Multiples of 1/16 on 0.5: the study's score differences are exactly these.
+    for differences in ([0.375, 0.125, 0.25, -0.0625, 0.3125, 0.1875, -0.125, 0.0625], [0.0] * 6):
+        rows = [(c, arm, 1, 0.5 + (d if arm == "x" else 0.0)) for c, d in enumerate(differences) for arm in ("he", "x")]
+        table = pd.DataFrame(rows, columns=["candidate", "arm", "epoch", "score"])
+        study = study_stats.paired_summary(study_stats.paired(table, references=["he"]), "he", samples=300).iloc[0]
+        sweep = results.summarize(pd.DataFrame({"difference": differences}), samples=300).iloc[0]
+        assert study["p_value"] == pytest.approx(sweep["wilcoxon_p"])
+        assert [study["ci_low"], study["ci_high"]] == pytest.approx([sweep["median_low"], sweep["median_high"]])
+        assert (study["wins"], study["ties"], study["losses"]) == (sweep["wins"], sweep["ties"], sweep["losses"])
+    assert study["p_value"] == 1.0  # every difference zero: no evidence of a difference, in both

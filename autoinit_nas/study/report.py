@@ -7,7 +7,6 @@ evaluation fidelity per arm and budget, simulated search regret, and the
 same split by space, dataset, depth bucket, activation and normalization.
 """
 
-import json
 import os
 
 import numpy as np
@@ -15,7 +14,7 @@ import numpy as np
 from autoinit_nas.study import stats as study_stats
 from autoinit_nas.report import markdown_table
 from autoinit_nas.study import plots
-from autoinit_nas.study.runner import STUDY_FILE, finished_runs
+from autoinit_nas.study.runner import finished_runs
 from autoinit_nas.study.table import long_table
 
 REPORT_FOLDER = "report"
@@ -215,9 +214,3 @@ def report_markdown(table, results, spec, budgets, wall_seconds, files, out):
     lines = header + [""] + _accuracy_section(table, results, spec) + [""] + _fidelity_section(results, spec)
     lines += [""] + _search_section(results) + [""] + _splits_section(results) + figures
     return "\n".join(lines) + "\n"
-
-
-def load_design(out):
-    """The design saved in ``out/study.json`` (a dict), for reporting a study without its config."""
-    with open(os.path.join(out, STUDY_FILE), encoding="utf-8") as stream:
-        return json.load(stream)["design"]

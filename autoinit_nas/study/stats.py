@@ -19,6 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from autoinit_nas import stats as paired_stats
+from autoinit_nas.stats import holm  # noqa: F401 - public here since the study's first release
+
 CONVERGED_QUALITY = (
     "Converged quality of a candidate, when ranking arm a, is its best score at the final epoch E "
     "over its runs under every arm except a: the run being ranked never enters its own reference."
@@ -112,15 +115,6 @@ def _rank_correlations(x, y):
         return np.where(denominator > 0, (rx * ry).sum(axis=-1) / denominator, np.nan)
 
 
-def _interval(values, confidence=CONFIDENCE):
-    values = np.asarray(values, float)
-    values = values[np.isfinite(values)]
-    if not values.size:
-        return np.nan, np.nan
-    tail = 100 * (1 - confidence) / 2
-    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
-
-
 def _budget_pairs(group, arm, budget, quality):
     """(scores at budget, converged quality) of ``arm``'s candidates having both."""
     short = scores_at(group, budget)
@@ -159,8 +153,8 @@ def _rho_with_interval(short, target, samples, seed, confidence):
     if len(short) < 3:
         return np.nan, np.nan, np.nan
     rho = float(_rank_correlations(short[None], target[None])[0])
-    picks = np.random.default_rng(seed).integers(0, len(short), size=(samples, len(short)))
-    low, high = _interval(_rank_correlations(short[picks], target[picks]), confidence)
+    picks = paired_stats.resample(len(short), samples, seed)
+    low, high = paired_stats.percentile_interval(_rank_correlations(short[picks], target[picks]), confidence)
     return rho, low, high
 
 
@@ -203,11 +197,11 @@ def _paired_rho(both, samples, seed, confidence):
     short, target, base_short, base_target = both
     difference = float(_rank_correlations(short[None], target[None])[0]
                        - _rank_correlations(base_short[None], base_target[None])[0])
-    picks = np.random.default_rng(seed).integers(0, n, size=(samples, n))
+    picks = paired_stats.resample(n, samples, seed)
     boot = (_rank_correlations(short[picks], target[picks])
             - _rank_correlations(base_short[picks], base_target[picks]))
     boot = boot[np.isfinite(boot)]
-    low, high = _interval(boot, confidence)
+    low, high = paired_stats.percentile_interval(boot, confidence)
     p_value = min(1.0, 2 * min(np.mean(boot <= 0), np.mean(boot >= 0))) if boot.size else np.nan
     return dict(difference=difference, ci_low=low, ci_high=high, p_value=float(p_value), n=n)
 
@@ -269,8 +263,8 @@ def _regret_row(short, target, k, draws, samples, rng, confidence):
         r, h = _simulate(short[pool], target[pool], k, 200, rng)
         boot_regret.append(r.mean())
         boot_hit.append(h.mean())
-    low, high = _interval(boot_regret, confidence)
-    hit_low, hit_high = _interval(boot_hit, confidence)
+    low, high = paired_stats.percentile_interval(boot_regret, confidence)
+    hit_low, hit_high = paired_stats.percentile_interval(boot_hit, confidence)
     return dict(mean_regret=float(regrets.mean()), ci_low=low, ci_high=high, hit_rate=float(hits.mean()),
                 hit_ci_low=hit_low, hit_ci_high=hit_high)
 
@@ -328,25 +322,6 @@ def _split_columns(table):
     return [c for c in extra if constant[c]]
 
 
-def holm(p_values):
-    """Holm-Bonferroni adjusted p-values, in the input order; NaN stays NaN and is not counted.
-
-    Example:
-        >>> holm([0.01, 0.04, 0.03])
-        [0.03, 0.06, 0.06]
-    """
-    p = np.asarray(p_values, float)
-    adjusted = np.full_like(p, np.nan)
-    finite = np.flatnonzero(np.isfinite(p))
-    order = finite[np.argsort(p[finite], kind="stable")]
-    m = len(order)
-    running = 0.0
-    for position, index in enumerate(order):
-        running = max(running, min(1.0, (m - position) * p[index]))
-        adjusted[index] = running
-    return [float(round(value, 12)) for value in adjusted]
-
-
 def paired_summary(paired_table, reference, tie=0.0, by=None, samples=SAMPLES, seed=SEED,
                    confidence=CONFIDENCE):
     """Each arm against ``reference``: win/tie/loss, median difference with CI, Wilcoxon p, Holm p.
@@ -391,20 +366,12 @@ def _difference_summary(differences, tie, samples, seed, confidence):
     if not n:
         return dict(n=0, wins=0, ties=0, losses=0, median_difference=np.nan, ci_low=np.nan,
                     ci_high=np.nan, p_value=np.nan)
-    picks = np.random.default_rng(seed).integers(0, n, size=(samples, n))
-    low, high = _interval(np.median(differences[picks], axis=1), confidence)
+    wins, ties, losses = paired_stats.win_tie_loss(differences, tie)
+    if n < 2:
+        low, high = np.nan, np.nan
+    else:
+        low, high = paired_stats.bootstrap_intervals(differences, ("median",), samples, seed, confidence)["median"]
     return dict(
-        n=n, wins=int((differences > tie).sum()), ties=int((np.abs(differences) <= tie).sum()),
-        losses=int((differences < -tie).sum()), median_difference=float(np.median(differences)),
-        ci_low=low, ci_high=high, p_value=_wilcoxon(differences),
+        n=n, wins=wins, ties=ties, losses=losses, median_difference=float(np.median(differences)),
+        ci_low=low, ci_high=high, p_value=paired_stats.wilcoxon_p(differences),
     )
-
-
-def _wilcoxon(differences):
-    """Two-sided Wilcoxon signed-rank p; 1.0 when every difference is zero, NaN below 2 pairs."""
-    nonzero = differences[differences != 0]
-    if len(differences) < 2:
-        return np.nan
-    if not nonzero.size:
-        return 1.0
-    return float(stats.wilcoxon(differences, zero_method="wilcox").pvalue)

@@ -5,6 +5,7 @@ import math
 
 from autoinit_nas.engines.errors import SweepError
 from autoinit_nas.trials.arms import ARMS
+from autoinit_nas.trials.records import is_bookkeeping
 
 # Stop a sweep after this many trials in a row raised an error (divergence does not count).
 MAX_CONSECUTIVE_ERRORS = 3
@@ -12,7 +13,7 @@ MAX_CONSECUTIVE_ERRORS = 3
 
 @dataclasses.dataclass
 class SweepContext:
-    """What an engine gets: the spec, the data, the space, its store folder, and the progress hook."""
+    """What an engine gets: the spec, the data, the space, its store folder, its options, and the progress hook."""
 
     spec: object
     dataset: object
@@ -25,6 +26,7 @@ class SweepContext:
     consecutive_errors: int = 0
     ran: list = dataclasses.field(default_factory=list)
     autoinit: object = None  # the AutoInit every trial copies (None: AutoInit())
+    options: dict = dataclasses.field(default_factory=dict)  # the engine's options (``SweepSpec.options()``)
 
     def trial_finished(self, record, trial_id=None, seconds=None, error=None, twins=None):
         """Report one finished trial (its record, or its id and error when it has none).
@@ -85,13 +87,16 @@ class TrialReport:
             values=values,
             diverged=diverged,
             hyperparameters={k: v for k, v in (record.get("hyperparameters") or {}).items()
-                             if not k.startswith("tuner/") and k != "init"},
+                             if not is_bookkeeping(k) and k != "init"},
             error=error or (record.get("reason") if status == "error" else None),
         )
 
 
 def format_report(report, position, total, spec):
-    """One progress line: ``[ 3/30] trial 02  completed  autoinit 0.917  default 0.819  +0.098  6.9 s  depth=14 ...``."""
+    """One progress line: ``[ 3/30] trial 02  completed  autoinit 0.917  default 0.819  +0.098  6.9 s  depth=14 ...``.
+
+    The signed difference is each arm against the baseline arm (``default`` when trained, else the first).
+    """
     width = len(str(total))
     parts = [f"[{position:>{width}}/{total}] trial {report.trial_id}", f"{report.status:<9}"]
     if report.status == "error" and not report.values:
@@ -102,12 +107,15 @@ def format_report(report, position, total, spec):
     for arm, value in report.twins.items():
         if arm not in report.values:
             parts.append(f"({arm} {_number(value)})")
+    from autoinit_nas.comparisons import default_baseline
+
     both = {**report.twins, **report.values}
-    if set(both) >= {"autoinit", "default"}:
-        a, d = both["autoinit"], both["default"]
-        if a is not None and d is not None:
-            difference = (a - d) if spec.direction == "max" else (d - a)
-            parts.append(f"{difference:+.3f}")
+    arms = sorted(both, key=lambda name: ARMS.index(name) if name in ARMS else len(ARMS))
+    baseline = default_baseline(arms)  # "default" when trained, else the first arm: as the report pairs them
+    for arm in (name for name in arms if name != baseline):
+        if both[arm] is not None and both[baseline] is not None:
+            difference = (both[arm] - both[baseline]) if spec.direction == "max" else (both[baseline] - both[arm])
+            parts.append(f"{difference:+.3f}" if len(arms) == 2 else f"{arm}-{baseline} {difference:+.3f}")
     parts.append(f"{report.seconds:5.1f} s")
     fixed = {name for name, value in spec.hyperparameters.items() if not isinstance(value, (list, dict))}
     shown = " ".join(f"{name}={_short(value)}" for name, value in report.hyperparameters.items() if name not in fixed)

@@ -2,27 +2,28 @@
 
 An arm is how a candidate's weights start: one of ``autoinit_nas.init_methods``'
 methods ("autoinit", "default" (Keras's own initializers, the control arm),
-"he", "lecun", "lsuv", "autoinit-scalar"). Every engine applies arms through
-``apply_arm`` and seeds trials with ``trial_seed``, so an arm added to
-``init_methods.METHODS`` is an arm of every engine.
+"he", "lecun", "lsuv", "autoinit-scalar"). ``init_methods.initialize`` is the one
+place that applies an arm; every engine calls it through ``apply_arm``, which
+only adds what the trial record keeps (seconds, AutoInit's predictions), and
+seeds trials with ``trial_seed``, so an arm added to ``init_methods.METHODS``
+is an arm of every engine.
 """
 
 import copy
 import hashlib
 import json
-import time
 
 from autoinit_nas.core.architecture import output_layer_name
 from autoinit_nas.core.autoinit import AutoInit
-from autoinit_nas.init_methods import METHODS, initialize, redraw_declared
-from autoinit_nas.trials.records import json_safe
+from autoinit_nas.init_methods import AUTOINIT_METHODS, DATA_METHODS, DEFAULT_BASELINE, METHODS, initialize
+from autoinit_nas.trials.records import is_bookkeeping, json_safe
 
-# "autoinit" and "default" first: the two arms of "compare" and of earlier releases.
-ARMS = ("autoinit", "default") + tuple(m for m in METHODS if m not in ("autoinit", "default"))
+# The registry's order: "autoinit" and "default" first, the two arms of "compare" and of earlier releases.
+ARMS = tuple(METHODS)
 # What a trial may train: one arm, or "autoinit" and "default" from the same seed ("compare").
 INIT_MODES = ARMS + ("compare",)
 # Arms that measure the model on a batch of real training inputs.
-DATA_ARMS = ("lsuv",)
+DATA_ARMS = DATA_METHODS
 # The fields of an arm that AutoInit's initialization fills in (None when it did not run).
 PREDICTION_FIELDS = (
     "autoinit_seed",
@@ -38,8 +39,8 @@ def trial_seed(values, seed=0):
     """The seed of a trial with hyperparameter ``values`` (an int in [0, 2**31 - 1)).
 
     A sha256 of ``seed`` and ``values`` (JSON with sorted keys, NumPy scalars
-    made Python) without the arm (``init``) and keras-tuner's ``tuner/*``
-    bookkeeping, so both arms of a candidate share it, a continued Hyperband
+    made Python) without the arm (``init``) and the engines' bookkeeping
+    (``records.is_bookkeeping``), so both arms of a candidate share it, a continued Hyperband
     trial could recompute it, and every process on every node gets the same.
 
     Example:
@@ -49,7 +50,7 @@ def trial_seed(values, seed=0):
     kept = {
         str(key): value
         for key, value in dict(values or {}).items()
-        if key != "init" and not str(key).startswith("tuner/")
+        if key != "init" and not is_bookkeeping(key)
     }
     text = json.dumps([seed, json_safe(kept)], sort_keys=True, default=str)
     digest = hashlib.sha256(text.encode("utf-8")).digest()
@@ -113,16 +114,16 @@ def uninitialized_arm(training=False):
 
 
 def apply_arm(arm, model, autoinit, seed, probe_batch=None, data=None, redraw=False):
-    """Start ``model``'s weights as ``arm`` says; returns (the arm's record fields, the initializer used).
+    """Start ``model``'s weights as ``arm`` says; returns (the arm's record fields, the AutoInit used or None).
 
-    "autoinit" and "autoinit-scalar" initialize in place with a copy of
-    ``autoinit`` (see ``initialize_arm``); "he", "lecun" and "lsuv" run
-    ``init_methods.initialize`` with ``seed`` ("lsuv" measures on ``data``,
-    a batch of real training inputs); "default" leaves the weights the model
-    was built with. ``init_seconds`` times the arm's own work. ``redraw``
-    first re-draws every declared weight from ``seed`` (``redraw_declared``),
-    for a model that trained under another arm before, so every arm starts
-    from the same declared draws.
+    Runs ``init_methods.initialize`` (the one place arms are applied) and
+    records what it did. The autoinit arms take a copy of ``autoinit`` (see
+    ``initialize_arm`` for their seeds); "lsuv" measures on ``data``, a batch
+    of real training inputs. ``redraw`` first restores the model's declared
+    initializers and re-draws every declared weight from ``seed``, for a model
+    that trained under another arm before; without it the declared weights
+    are the model's build (so "default" changes nothing). ``init_seconds``
+    times the arm's own work.
 
     Example:
         >>> import keras
@@ -135,24 +136,17 @@ def apply_arm(arm, model, autoinit, seed, probe_batch=None, data=None, redraw=Fa
     """
     if arm not in ARMS:
         raise ValueError(f"`arm` must be one of {ARMS}. Received: arm={arm!r}")
-    if redraw:
-        redraw_declared(model, seed)
-    if arm == "default":
-        return uninitialized_arm(), None
-    if arm in ("autoinit", "autoinit-scalar"):
-        if arm == "autoinit-scalar":
-            autoinit = copy.copy(autoinit)
-            autoinit.propagation = "scalar"
-        return initialize_arm(autoinit, model, seed, probe_batch=probe_batch)
     if arm in DATA_ARMS and data is None:
         raise ValueError(
             f"Arm {arm!r} measures the model on real inputs: the engine must pass `data`, a batch of "
             f"training inputs (e.g. x_train[:batch_size]). Received: data=None"
         )
-    start = time.perf_counter()
-    initialize(model, arm, data=data, seed=seed)
+    if arm in AUTOINIT_METHODS:
+        return initialize_arm(autoinit, model, seed, probe_batch=probe_batch, method=arm, redraw=redraw)
+    _, details = initialize(model, arm, data=data, seed=seed, redraw=redraw, return_details=True)
     fields = uninitialized_arm()
-    fields.update(initialized=True, init_seconds=time.perf_counter() - start)
+    if arm != DEFAULT_BASELINE:  # "initialized": the arm replaced weights the model declared
+        fields.update(initialized=True, init_seconds=details["seconds"])
     return fields, None
 
 
@@ -171,14 +165,16 @@ def data_batch(x, size):
     return x[:size]
 
 
-def initialize_arm(autoinit, model, seed, probe_batch=None):
+def initialize_arm(autoinit, model, seed, probe_batch=None, method="autoinit", redraw=False):
     """Initialize ``model`` with a copy of ``autoinit`` seeded for the trial; returns (arm fields, the copy).
 
     The copy draws the weights with ``seed`` unless ``autoinit``'s
     ``weight_init_config`` has a seed of its own; its Monte Carlo estimates
     then use ``sampling_seed`` (0 unless configured), so every trial gets the
     same estimate for the same layer and estimate caches can share it.
-    ``probe_batch`` is the trial's training batch size (None: AutoInit's own).
+    ``probe_batch`` is the trial's training batch size (None: AutoInit's own);
+    ``method`` an autoinit arm ("autoinit-scalar" forces scalar propagation).
+    Applied by ``init_methods.initialize``.
 
     Example:
         >>> import keras
@@ -188,21 +184,21 @@ def initialize_arm(autoinit, model, seed, probe_batch=None):
         >>> fields["initialized"], fields["autoinit_seed"]
         (True, 3)
     """
-    initializer = copy.copy(autoinit)
+    template = copy.copy(autoinit)
     config = dict(autoinit.weight_init_config)
     if config.get("seed") is None:
         config["seed"] = seed
         if config.get("sampling_seed") is None:
             config["sampling_seed"] = 0
-    initializer.weight_init_config = config
-    start = time.perf_counter()
-    model, estimates = initializer.initialize_model(model, return_estimates=True, probe_batch=probe_batch)
-    seconds = time.perf_counter() - start
+    template.weight_init_config = config
+    _, details = initialize(model, method, seed=config["seed"], autoinit=template, probe_batch=probe_batch,
+                            redraw=redraw, return_details=True)
+    initializer, estimates = details["autoinit"], details["estimates"]
     mean, var = output_estimate(model, estimates)
     fields = uninitialized_arm()
     fields.update(
         initialized=True,
-        init_seconds=seconds,
+        init_seconds=details["seconds"],
         autoinit_seed=config["seed"],
         predicted_output_mean=mean,
         predicted_output_variance=var,

@@ -7,6 +7,8 @@ seeds, records, restores and threads: docs/engines.md.
 """
 
 import copy
+import shutil
+import tempfile
 
 import keras
 
@@ -33,6 +35,7 @@ def with_autoinit(
     metric=None,
     mode="max",
     threads=True,
+    checkpoint=False,
     **parameters,
 ):
     """A Ray Tune function trainable that records (and applies) AutoInit per trial.
@@ -64,6 +67,11 @@ def with_autoinit(
             "min") that pick each trial's best epoch in the record; None: the
             last epoch.
         threads: size TensorFlow's thread pools to the trial's CPUs.
+        checkpoint: ``RayReportCallback`` saves a checkpoint (weights and
+            optimizer state) with each report; on for schedulers that pause or
+            clone trials (HyperBand, PBT) and for failure retries. Either way,
+            a trial Tune restores from a checkpoint (``tune.get_checkpoint()``)
+            loads it in ``prepare_model`` instead of initializing.
         **parameters: more keyword arguments for ``trainable`` (data, a build
             function, ...), shipped through the object store like the AutoInit.
 
@@ -101,7 +109,7 @@ def with_autoinit(
 
         if ray.is_initialized():
             shared_cache.start()  # now, from the driver; otherwise the first trial creates it
-    options = _Options(seed=seed, metric=metric, mode=mode, threads=bool(threads))
+    options = _Options(seed=seed, metric=metric, mode=mode, threads=bool(threads), checkpoint=bool(checkpoint))
 
     def autoinit_trial(config, _autoinit_nas_autoinit, _autoinit_nas_cache, **user_parameters):
         return _run_trial(trainable, config, _autoinit_nas_autoinit, _autoinit_nas_cache, options, user_parameters)
@@ -178,12 +186,29 @@ def current_record():
     return None if trial is None else trial.record
 
 
+def initial_epoch():
+    """Epochs the running trial's model has already trained: its restored checkpoint's, else 0.
+
+    Pass it to ``model.fit(..., initial_epoch=initial_epoch())`` after
+    ``prepare_model`` so a restored trial trains only its remaining epochs.
+
+    Example:
+        >>> initial_epoch()  # outside a trial
+        0
+    """
+    trial = ray_trial.current()
+    if trial is None or trial.execution is None:
+        return 0
+    return trial.epochs_completed()
+
+
 class _Options:
-    def __init__(self, seed, metric, mode, threads):
+    def __init__(self, seed, metric, mode, threads, checkpoint=False):
         self.seed = seed
         self.metric = metric
         self.mode = mode
         self.threads = threads
+        self.checkpoint = checkpoint
 
 
 class _PortableAutoInit:
@@ -231,18 +256,34 @@ def _run_trial(trainable, config, portable, shared_cache, options, parameters):
     if shared_cache is not None:
         autoinit.cache = shared_cache
     keras.backend.clear_session()
-    trial = ray_trial.Trial(context, config, autoinit, options, thread_info, writer)
-    keras.utils.set_random_seed(trial.seed)
-    ray_trial.set_current(trial)
+    restore, folder = _restored_checkpoint()
     try:
-        result = trainable(config, **parameters)
-    except BaseException as error:
-        trial.fail(error)
-        raise
+        trial = ray_trial.Trial(context, config, autoinit, options, thread_info, writer, restore=restore)
+        keras.utils.set_random_seed(trial.seed)
+        ray_trial.set_current(trial)
+        try:
+            result = trainable(config, **parameters)
+        except BaseException as error:
+            trial.fail(error)
+            raise
+        finally:
+            ray_trial.set_current(None)
+        trial.finish()
+        return result
     finally:
-        ray_trial.set_current(None)
-    trial.finish()
-    return result
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _restored_checkpoint():
+    """((local folder, Tune's path), temporary folder to delete) of the trial's checkpoint, or (None, None)."""
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None, None
+    folder = checkpoint.to_directory(tempfile.mkdtemp(prefix="autoinit_nas_restore_"))
+    return (folder, str(checkpoint.path)), folder
 
 
 def _finished_record(record, context, config, options):
@@ -279,7 +320,7 @@ def _report_finished(record):
             for name, series in history.items()
         }
         last = epoch == epochs - 1
-        metrics.update(epoch=epoch + 1, diverged=bool(last and fields.get("diverged")), init=arm)
+        metrics.update(epoch=epoch + 1, epochs_completed=epoch + 1, diverged=bool(last and fields.get("diverged")), init=arm)
         if last and fields.get("divergence"):
             metrics["divergence"] = fields["divergence"]
         tune.report(metrics)
