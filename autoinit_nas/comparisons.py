@@ -19,7 +19,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from autoinit_nas import engines  # noqa: F401 - registers each engine's bookkeeping hyperparameters
 from autoinit_nas import stats
+from autoinit_nas.trials import records
 from autoinit_nas.init_methods import DEFAULT_BASELINE
 
 MODES = ("max", "min")
@@ -104,7 +106,7 @@ def compare_inits(table, metric="val_accuracy", mode="max", value="best", baseli
         baseline, arms (compared), unpaired.
     """
     column = _checked(table, metric, mode, value)
-    hp = [c for c in table if c.startswith("hp_") and not c.startswith("hp_tuner_")]
+    hp = [c for c in table if c.startswith("hp_") and not records.is_bookkeeping_column(c)]
     key = ["architecture_id"] + hp
     armed = _armed(table, column, hp)
     arms = list(dict.fromkeys(armed["arm"]))
