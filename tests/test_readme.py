@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
 # Fragments skipped by name: the README must mark exactly these.
-FRAGMENTS = {"options-signatures", "custom-estimator"}
+FRAGMENTS = {"options-signatures", "custom-estimator", "add-engine"}
 # Runnable blocks that train searches: make check only.
 SLOW = {"keras-tuner-search", "ray-tune", "results-tables"}
 # Blocks that continue another: run after it in the same process.
