@@ -1,19 +1,21 @@
-# Every target creates .venv when missing and installs the pinned stack into it.
+# Every target creates .venv when missing and installs the pinned stack into it: pyproject.toml
+# states ranges, constraints.txt the exact known-good versions (TensorFlow as tensorflow-cpu).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 comma := ,
-EXTRAS ?= test,tuner,ray,results,jax,torch
+CONSTRAINTS := constraints.txt
+EXTRAS ?= tensorflow-cpu,test,tuner,ray,results,jax,torch
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export TF_CPP_MIN_LOG_LEVEL := 2
 export RAY_AUTH_MODE := disabled
 
-.PHONY: demo test check bench fuzz mutants install clean
+.PHONY: demo test check bench fuzz mutants install lower-bounds clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	touch $@
 
 install: $(STAMP)
@@ -51,6 +53,29 @@ fuzz: $(STAMP)
 # "caught k of n" and fails if a fault survives the tests meant to catch it.
 mutants: $(STAMP)
 	$(PY) -m tests.mutants.run
+
+# A fresh venv under /tmp with the lowest versions pyproject.toml allows (scripts/lower_bounds.py
+# reads them) for the core and the extras in LOWER_EXTRAS, the package installed from the sources,
+# and the core's, keras-tuner's, Ray's and the results' tests run against them on TensorFlow, then the
+# core's on JAX. Downloads about 600 MB the first time (pip's cache keeps them). torch is left out:
+# PyPI's torch wheels are CUDA builds of several GB.
+LOWER_VENV ?= /tmp/autoinit_nas-lower-bounds
+LOWER_PY := $(LOWER_VENV)/bin/python
+LOWER_EXTRAS ?= tensorflow-cpu,jax,tuner,results,ray,test
+LOWER_TESTS ?= tests/core/test_api.py tests/core/test_weights.py tests/maths tests/test_backend_error.py \
+	tests/integrations/test_keras_tuner.py tests/integrations/test_ray_tune.py tests/test_results.py
+lower-bounds:
+	rm -rf $(LOWER_VENV)
+	$(PYTHON) -m venv $(LOWER_VENV)
+	$(LOWER_PY) -m pip install -q --upgrade pip
+	$(LOWER_PY) scripts/lower_bounds.py $(subst $(comma), ,$(LOWER_EXTRAS)) > $(LOWER_VENV)/lower-bounds.txt
+	cat $(LOWER_VENV)/lower-bounds.txt
+	rm -rf build  # setuptools' scratch: stale modules there would be installed too
+	$(LOWER_PY) -m pip install -q -c $(LOWER_VENV)/lower-bounds.txt ".[$(LOWER_EXTRAS)]"
+	rm -rf build
+	$(LOWER_PY) -m pip list
+	$(LOWER_PY) -m pytest -p no:cacheprovider $(LOWER_TESTS)
+	KERAS_BACKEND=jax $(LOWER_PY) -m pytest -p no:cacheprovider tests/core/test_api.py tests/core/test_weights.py
 
 bench: $(STAMP)
 	$(PY) -m experiments.benchmarks

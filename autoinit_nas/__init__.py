@@ -6,11 +6,17 @@ Example:
 
 ``AutoInitVisualizer`` is exported lazily: it needs pandas and matplotlib
 (the ``results`` extra), which ``import autoinit_nas`` never imports.
+Keras is imported first, through ``backend.import_keras``: without the selected
+backend (TensorFlow, JAX or PyTorch) the ImportError names the extra to install.
 """
 
-from autoinit_nas.core.autoinit import AutoInit
-from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
-from autoinit_nas.layers import CenteredUnitNorm, WeightedSum
+from autoinit_nas.backend import import_keras
+
+import_keras()
+
+from autoinit_nas.core.autoinit import AutoInit  # noqa: E402
+from autoinit_nas.estimators.base import LayerOutputDistributionEstimator  # noqa: E402
+from autoinit_nas.layers import CenteredUnitNorm, WeightedSum  # noqa: E402
 
 __all__ = [
     "AutoInit",
