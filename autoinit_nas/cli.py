@@ -87,24 +87,57 @@ def build_parser(commands=None, only=None):
     return parser
 
 
+# The optional packages a command may need, and the extra that installs each.
+EXTRA_OF_PACKAGE = {
+    "keras_tuner": "tuner", "tensorboard": "tuner", "ray": "ray", "pandas": "results",
+    "sklearn": "results", "matplotlib": "results", "pyarrow": "results", "mnist1d": "results",
+}
+
+
+def missing_extra_error(error):
+    """A ``CommandError`` naming the extra that installs the package ``error`` (a ModuleNotFoundError) missed.
+
+    Returns None when the missing module is not one of our optional dependencies.
+
+    Example:
+        >>> str(missing_extra_error(ModuleNotFoundError("No module named 'ray'", name="ray")))
+        "this command needs the optional package 'ray': pip install 'autoinit_nas[ray]'"
+    """
+    package = (error.name or "").split(".")[0]
+    if package not in EXTRA_OF_PACKAGE:
+        return None
+    return CommandError(f"this command needs the optional package '{package}': "
+                        f"pip install 'autoinit_nas[{EXTRA_OF_PACKAGE[package]}]'")
+
+
 def main(argv=None):
     """Run ``autoinit-nas`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     names = {command.name for command in COMMANDS}
     only = argv[0] if argv and argv[0] in names else ""
     try:
-        parser = build_parser(only=only)
+        parser = _with_extras_named(build_parser, only=only)
     except CommandError as error:
         print(f"{PROG} {only}: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     args = parser.parse_args(argv)
     command = args._command
     try:
-        status = command.run(args)
+        status = _with_extras_named(command.run, args)
     except CommandError as error:
         print(f"{PROG} {command.name}: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     return 0 if status is None else int(status)
+
+
+def _with_extras_named(function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    except ModuleNotFoundError as error:
+        named = missing_extra_error(error)
+        if named is None:
+            raise
+        raise named from None
 
 
 # visualize ------------------------------------------------------------------

@@ -62,3 +62,20 @@ def test_other_import_errors_pass_through_unchanged():
     last = result.stderr.strip().splitlines()[-1]
     assert last == "ModuleNotFoundError: No module named 'keras'", result.stderr[-2000:]
 
+
+
+@pytest.mark.parametrize("hidden, extra", [(["keras_tuner"], "tuner"), (["ray"], "ray")])
+def test_a_command_without_its_extra_names_the_extra(hidden, extra, tmp_path):
+    # The sweep needs keras-tuner (its keras-tuner engine and the spaces' hp translation); a Ray
+    # sweep needs ray. Without them: one line naming the extra, exit status 2, no traceback.
+    engine = "ray" if extra == "ray" else "keras-tuner"
+    code = f"""
+        import sys
+        from autoinit_nas.cli import main
+        sys.exit(main(["sweep", "--engine", {engine!r}, "--trials", "1", "--epochs", "1",
+                       "--out", {str(tmp_path / "out")!r}]))
+    """
+    result = run_hidden(hidden, code, "tensorflow")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert f"autoinit_nas[{extra}]" in result.stderr.strip().splitlines()[-1]
