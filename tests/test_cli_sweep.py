@@ -161,3 +161,36 @@ def test_seed_zero_fixes_the_sampled_architectures(tmp_path, capsys):
         sampled.append(table[hp_columns].astype(str).values.tolist())
     capsys.readouterr()
     assert sampled[0] == sampled[1]
+
+
+def test_hyperband_sweep_continues_a_candidate_from_its_checkpoint(tmp_path, capsys):
+    import warnings
+
+    # max_epochs 2, factor 2: two candidates train 1 epoch, the better trains on to epoch 2 (trial 2).
+    options = ["--space", "mlp", "--data", "wine", "--limit", "80", "--init", "compare", "--tuner", "hyperband",
+               "--epochs", "2", "--hyperband-factor", "2", "--trials", "3", "--hp", "depth=1", "--hp", "units=8",
+               "--hp", 'activation=["relu","tanh"]', "--hp", "normalization=none", "--hp", "dropout=0.0",
+               "--hp", "skip=false"]
+    out = str(tmp_path / "hb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cli.main(["sweep", *options, "--out", out]) == 0
+    printed = capsys.readouterr().out
+    lines = trial_lines(printed)
+    assert [line[:5] for line in lines] == ["[1/3]", "[2/3]", "[3/3]"], printed
+    assert ["continues trial" in line for line in lines] == [False, False, True]
+    assert not [w for w in caught if "Skipping variable loading for optimizer" in str(w.message)]
+    table = trials_table(out)
+    continued = table[table["reloaded_from"].notna()]
+    assert sorted(continued["arm"]) == ["autoinit", "default"] and set(continued["trial_id"]) == {"2"}
+    assert set(continued["reloaded_from"]) < {"0", "1"} and (continued["epochs"] == 1).all()
+    assert f"continues trial {continued['reloaded_from'].iloc[0]}" in lines[2]
+    assert not continued["initialized"].astype(bool).any()
+    saved = json.loads((tmp_path / "hb" / "sweep.json").read_text())
+    assert saved["spec"]["engine_options"] == {"tuner": "hyperband", "hyperband_factor": 2}
+
+
+def test_hyperband_factor_is_checked(tmp_path, capsys):
+    assert cli.main(["sweep", "--tuner", "hyperband", "--hyperband-factor", "1", "--out", str(tmp_path)]) == \
+        cli.USAGE_ERROR
+    assert "`hyperband_factor` must be an int of at least 2. Received: hyperband_factor=1" in capsys.readouterr().err

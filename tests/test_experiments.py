@@ -117,7 +117,7 @@ def test_spec_validation_names_the_field():
         ({"space": "cnnn"}, "Unknown search space 'cnnn'"),
         ({"data": "cifar"}, "Unknown dataset 'cifar'"),
         ({"engine": "optuna"}, "Unknown engine 'optuna'. Expected one of: keras-tuner, ray"),
-        ({"engine_options": {"tuner": "grid"}}, r"`tuner` must be one of \('random', 'bayesian'\)"),
+        ({"engine_options": {"tuner": "grid"}}, r"`tuner` must be one of \('random', 'bayesian', 'hyperband'\)"),
         ({"engine": "ray", "engine_options": {"tuner": "random"}}, r"Unknown option\(s\) \['tuner'\] for engine 'ray'"),
         ({"init": "both"}, "`init` must be one of"),
         ({"trials": 0}, "`trials` must be a positive int"),

@@ -71,7 +71,7 @@ class Engine:
 
         Example:
             >>> ENGINES["keras-tuner"].resolve_options({"tuner": "bayesian"})
-            {'tuner': 'bayesian'}
+            {'tuner': 'bayesian', 'hyperband_factor': 3}
         """
         defaults = self.option_defaults()
         unknown = sorted(set(given or {}) - set(defaults))

@@ -36,7 +36,7 @@ def add_arguments(parser):
     parser.add_argument("--space", metavar="S", help=f"search space: {', '.join(search_spaces.names())} (default mlp)")
     parser.add_argument("--data", metavar="D", help="offline dataset (default digits)")
     parser.add_argument("--engine", choices=list(ENGINES), help="search engine (default keras-tuner)")
-    parser.add_argument("--trials", type=positive_int, metavar="N", help="candidates in total (default 10)")
+    parser.add_argument("--trials", type=positive_int, metavar="N", help="trials in total (default 10; under Hyperband, continuations included)")
     parser.add_argument("--epochs", type=positive_int, metavar="E", help="epochs per candidate (default 2)")
     parser.add_argument("--init", choices=INIT_MODES, help="init arm(s) (default compare)")
     parser.add_argument("--arms", type=arm_list, metavar="a,b,...",

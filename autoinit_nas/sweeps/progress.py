@@ -62,6 +62,7 @@ class TrialReport:
     hyperparameters: dict
     error: str = None
     twins: dict = dataclasses.field(default_factory=dict)  # other arms' values, from separate trials
+    continues: str = None  # the trial whose checkpoint this one trained on from (Hyperband's reloaded_from)
 
     @classmethod
     def from_record(cls, record, spec, trial_id=None, seconds=None, error=None):
@@ -89,6 +90,7 @@ class TrialReport:
             hyperparameters={k: v for k, v in (record.get("hyperparameters") or {}).items()
                              if not is_bookkeeping(k) and k != "init"},
             error=error or (record.get("reason") if status == "error" else None),
+            continues=None if record.get("reloaded_from") is None else str(record["reloaded_from"]),
         )
 
 
@@ -117,6 +119,8 @@ def format_report(report, position, total, spec):
             difference = (both[arm] - both[baseline]) if spec.direction == "max" else (both[baseline] - both[arm])
             parts.append(f"{difference:+.3f}" if len(arms) == 2 else f"{arm}-{baseline} {difference:+.3f}")
     parts.append(f"{report.seconds:5.1f} s")
+    if report.continues is not None:
+        parts.append(f"continues trial {report.continues}")
     fixed = {name for name, value in spec.hyperparameters.items() if not isinstance(value, (list, dict))}
     shown = " ".join(f"{name}={_short(value)}" for name, value in report.hyperparameters.items() if name not in fixed)
     if shown:

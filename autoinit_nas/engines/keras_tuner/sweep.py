@@ -1,4 +1,9 @@
-"""The keras-tuner sweep driver: a ``RandomSearch`` or ``BayesianOptimization`` around ``AutoInitHyperModel``.
+"""The keras-tuner sweep driver: ``RandomSearch``, ``BayesianOptimization`` or ``Hyperband`` around ``AutoInitHyperModel``.
+
+Under Hyperband, ``max_epochs`` is the spec's ``epochs`` and ``trials`` caps
+the trials run, continuations included (a continuation trains a candidate
+already seen on from its checkpoint): Hyperband runs its brackets, iteration
+after iteration, until that many trials have run.
 
 A driver gets a sweep context (spec, dataset, build, store folder, and a
 ``trial_finished`` hook) and leaves one record per trial in its store.
@@ -8,11 +13,12 @@ import contextlib
 import io
 import os
 import time
+import warnings
 
 import keras_tuner
 
 from autoinit_nas.engines.keras_tuner.hypermodel import AutoInitHyperModel
-from autoinit_nas.engines.keras_tuner.options import TUNERS  # noqa: F401 - its home before the options
+from autoinit_nas.engines.keras_tuner.options import DEFAULTS, TUNERS
 from autoinit_nas.engines.keras_tuner.space import hyperparameters_from_overrides
 from autoinit_nas.trials import records
 
@@ -42,13 +48,18 @@ class KerasTunerEngine:
         if context.done_before >= spec.trials:
             return
         (x, y), validation = context.dataset.train, context.dataset.validation
-        tuner.search(x, y, validation_data=validation, epochs=spec.epochs, batch_size=spec.batch_size, verbose=0)
+        with warnings.catch_warnings():
+            # Hyperband reloads a checkpoint's weights, not its optimizer state (keras-tuner's choice), so
+            # Keras warns on every continuation; the optimizer restarts for every arm alike (docs/engines.md).
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            tuner.search(x, y, validation_data=validation, epochs=spec.epochs, batch_size=spec.batch_size,
+                         verbose=0)
 
 
 def _open_tuner(context):
     spec = context.spec
-    algorithm = (getattr(context, "options", None) or {}).get("tuner") or "random"
-    base = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization}[algorithm]
+    options = getattr(context, "options", None) or {}
+    base, search_arguments = _algorithm(options.get("tuner") or "random", spec, options)
     tuner_class = type(f"Progress{base.__name__}", (_ProgressMixin, base), {})
     arms = getattr(spec, "arms", None)
     hypermodel = AutoInitHyperModel(context.build, init="autoinit" if arms else spec.init, seed=spec.seed,
@@ -57,7 +68,7 @@ def _open_tuner(context):
         tuner = tuner_class(
             hypermodel,
             objective=keras_tuner.Objective(spec.objective, spec.direction),
-            max_trials=spec.trials,
+            **search_arguments,
             hyperparameters=hyperparameters_from_overrides(spec.hyperparameters),
             tune_new_entries=True,
             # keras-tuner treats seed 0 as "no seed" (``seed or random``), so shift by
@@ -68,11 +79,32 @@ def _open_tuner(context):
             project_name=os.path.basename(context.store),
             overwrite=False,
         )
+    if base is keras_tuner.Hyperband:  # its constructor takes no max_trials: cap the oracle
+        tuner.oracle.max_trials = spec.trials
     tuner.sweep_context = context
     # keras-tuner writes its state (tuner0.json) only when a trial ends; write it now so a
     # crash in the first trial also resumes, rerunning that trial with its hyperparameters.
     tuner.save()
     return tuner
+
+
+def _algorithm(name, spec, options):
+    """The keras-tuner class of search algorithm ``name`` and its own constructor arguments.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> base, arguments = _algorithm("hyperband", SimpleNamespace(epochs=9, trials=20), {"hyperband_factor": 3})
+        >>> base.__name__, arguments
+        ('Hyperband', {'max_epochs': 9, 'factor': 3, 'hyperband_iterations': None})
+    """
+    if name == "hyperband":
+        factor = options.get("hyperband_factor") or DEFAULTS["hyperband_factor"]
+        # No iteration limit: the oracle stops at ``spec.trials`` trials (set once it is built).
+        return keras_tuner.Hyperband, {"max_epochs": spec.epochs, "factor": factor, "hyperband_iterations": None}
+    if name not in TUNERS:
+        raise ValueError(f"`tuner` must be one of {TUNERS}. Received: tuner={name!r}")
+    base = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization}[name]
+    return base, {"max_trials": spec.trials}
 
 
 class _ProgressMixin:
