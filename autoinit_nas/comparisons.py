@@ -60,7 +60,26 @@ def _checked(table, metric, mode, value):
     return column
 
 
+def furthest_of_each_chain(table):
+    """The rows of ``table`` that no other trial continues (Hyperband, PBT): one budget per candidate.
+
+    A continued trial (``reloaded_from``) trains on from its parent's weights, so
+    the parent's shorter run and the child's longer one are one candidate at two
+    budgets; averaging them would mix budgets. Only the furthest trial is kept.
+
+    Example:
+        >>> chain = pd.DataFrame({"trial_id": ["0", "1", "2"], "reloaded_from": [None, "0", None]})
+        >>> furthest_of_each_chain(chain)["trial_id"].tolist()
+        ['1', '2']
+    """
+    if "reloaded_from" not in table or "trial_id" not in table:
+        return table
+    continued = set(table["reloaded_from"].dropna().astype(str))
+    return table[~table["trial_id"].astype(str).isin(continued)]
+
+
 def _armed(table, column, hp):
+    table = furthest_of_each_chain(table)
     armed = table[table["arm"].notna() & table["architecture_id"].notna()].copy()
     armed["_value"] = pd.to_numeric(armed[column], errors="coerce").astype("float64")
     armed["_diverged"] = armed["diverged"].fillna(False).astype(bool) if "diverged" in armed else False
@@ -75,8 +94,10 @@ def compare_inits(table, metric="val_accuracy", mode="max", value="best", baseli
     Rows are paired when they share ``architecture_id`` and every ``hp_*``
     value (``hp_tuner_*`` bookkeeping excluded): the arms of one trial, or
     the same candidate trained under each init in separate trials. Several
-    rows of one arm for a key (executions, repeats) are averaged. Keys that
-    give no pair are counted in ``attrs["unpaired"]``.
+    rows of one arm for a key (executions, repeats) are averaged; a trial that
+    another continues (Hyperband's ``reloaded_from``) is left out, so each
+    candidate is read at its furthest budget. Keys that give no pair are
+    counted in ``attrs["unpaired"]``.
 
     Example:
         >>> table = pd.DataFrame({

@@ -132,3 +132,15 @@ def test_sweep_progress_line_shows_each_arm_against_the_baseline():
     three = TrialReport("1", "completed", 1.0, {"lecun": 0.85, "default": 0.70, "he": 0.80}, {}, {})
     line = format_report(three, 2, 3, spec)
     assert "he-default +0.100" in line and "lecun-default +0.150" in line
+
+
+def test_a_continued_trial_replaces_its_parent_instead_of_being_averaged_with_it():
+    # Hyperband: trial 1 continues trial 0 (1 epoch -> 3 epochs). Averaging them would mix budgets.
+    table = pd.DataFrame({
+        "architecture_id": ["a"] * 4 + ["b"] * 2, "arm": ["autoinit", "default"] * 3,
+        "trial_id": ["0", "0", "1", "1", "2", "2"], "reloaded_from": [None, None, "0", "0", None, None],
+        "depth": [3] * 6, "diverged": [False] * 6,
+        "best_val_accuracy": [0.5, 0.4, 0.9, 0.6, 0.7, 0.7]})
+    comparison = results.compare_inits(table)
+    assert comparison.set_index("architecture_id")["difference"].round(6).to_dict() == {"a": 0.3, "b": 0.0}
+    assert comparison.set_index("architecture_id")["autoinit_n"].to_dict() == {"a": 1, "b": 1}
