@@ -297,7 +297,8 @@ def _group_order(by, keys):
 
 
 def _summary_row(group, tie, samples, seed):
-    differences = pd.to_numeric(group["difference"], errors="coerce").dropna().to_numpy(dtype=float)
+    differences = pd.to_numeric(group["difference"], errors="coerce").to_numpy(dtype=float)
+    differences = differences[np.isfinite(differences)]  # an infinite loss is a divergence, not a value
     n = len(differences)
     wins, ties, losses = stats.win_tie_loss(differences, tie)
     intervals = stats.bootstrap_intervals(differences, ("mean", "median"), samples, seed, CONFIDENCE)
@@ -309,7 +310,7 @@ def _summary_row(group, tie, samples, seed):
         "median_low": intervals["median"][0], "median_high": intervals["median"][1],
         "wilcoxon_p": math.nan,
     }
-    notes = [f"{len(group) - n} pair(s) without a value"] if len(group) > n else []
+    notes = [f"{len(group) - n} pair(s) without a finite value"] if len(group) > n else []
     if n < 2:
         notes.append(f"n={n}: no interval or test")
     else:

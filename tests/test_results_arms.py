@@ -144,3 +144,12 @@ def test_a_continued_trial_replaces_its_parent_instead_of_being_averaged_with_it
     comparison = results.compare_inits(table)
     assert comparison.set_index("architecture_id")["difference"].round(6).to_dict() == {"a": 0.3, "b": 0.0}
     assert comparison.set_index("architecture_id")["autoinit_n"].to_dict() == {"a": 1, "b": 1}
+
+
+def test_summarize_leaves_infinite_differences_out_and_says_so():
+    comparison = pd.DataFrame({"difference": [0.2, 0.2, 0.2, float("inf")], "arm": ["he"] * 4,
+                               "baseline": ["default"] * 4})
+    row = results.summarize(comparison).iloc[0]
+    assert row["n"] == 3 and row["wins"] == 3
+    assert row["wilcoxon_p"] == pytest.approx(0.25)  # exact: three equal positive ranks, 2 * (1/2)^3
+    assert "1 pair(s) without a finite value" in row["note"]

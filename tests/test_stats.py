@@ -61,3 +61,9 @@ def test_percentile_interval_skips_non_finite_values():
     assert all(math.isnan(v) for v in stats.percentile_interval([np.nan]))
     with pytest.raises(ValueError, match="confidence"):
         stats.percentile_interval([1.0], confidence=95)
+
+
+def test_holm_is_step_down_with_a_running_maximum():
+    # sorted 0.01 x3 = 0.03; 0.011 x2 = 0.022 -> raised to 0.03 (monotone); 0.04 x1 = 0.04
+    assert stats.holm([0.04, 0.01, 0.011]) == pytest.approx([0.04, 0.03, 0.03])
+    assert stats.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1

@@ -63,11 +63,20 @@ def _add_engine_arguments(parser, engine):
     options = engine.option_module()
     if options is None or not hasattr(options, "add_arguments"):
         return
-    group = parser.add_argument_group(f"{engine.name} options")
-    try:
-        options.add_arguments(group)
-    except argparse.ArgumentError:
-        pass
+    options.add_arguments(_SharedFlags(parser.add_argument_group(f"{engine.name} options")))
+
+
+class _SharedFlags:
+    """An argument group that skips a flag another engine added already (shared), one flag at a time."""
+
+    def __init__(self, group):
+        self.group = group
+
+    def add_argument(self, *names, **kwargs):
+        try:
+            return self.group.add_argument(*names, **kwargs)
+        except argparse.ArgumentError:
+            return None
 
 
 def _engine_options(args, engine_name):

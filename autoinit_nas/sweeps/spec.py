@@ -142,7 +142,8 @@ class SweepSpec:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"`seed` must be an int. Received: seed={self.seed!r}")
         if not isinstance(self.hyperparameters, dict) or not isinstance(self.space_options, dict):
-            raise ValueError("`hyperparameters` and `space_options` must be dicts.")
+            raise ValueError("`hyperparameters` and `space_options` must be dicts. Received: "
+                             f"hyperparameters={self.hyperparameters!r}, space_options={self.space_options!r}")
         for name, value in self.hyperparameters.items():
             check_hyperparameter(name, value)
         return self
