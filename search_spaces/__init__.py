@@ -1,4 +1,4 @@
-"""Ready search spaces for architecture search: mlp, cnn, resnet, transformer, heterogeneous.
+"""Ready search spaces for architecture search: mlp, cnn, resnet, transformer, heterogeneous, deep-plain.
 
 One convention for every space: ``search_spaces.<name>.space(input_shape,
 num_classes, compile=True, **options)`` returns a ``SearchSpace``, a
@@ -13,7 +13,7 @@ Example:
     >>> import keras_tuner
     >>> import search_spaces
     >>> search_spaces.names()
-    ['cnn', 'heterogeneous', 'mlp', 'resnet', 'transformer']
+    ['cnn', 'deep-plain', 'heterogeneous', 'mlp', 'resnet', 'transformer']
     >>> build = search_spaces.get("mlp")(input_shape=(64,), num_classes=10)
     >>> model = build(keras_tuner.HyperParameters())
     >>> model.output_shape
@@ -31,6 +31,7 @@ from search_spaces.base import ACTIVATIONS, NORMALIZATIONS, SearchSpace
 
 _SPACES = {
     "cnn": "search_spaces.cnn",
+    "deep-plain": "search_spaces.deep_plain",
     "heterogeneous": "search_spaces.heterogeneous",
     "mlp": "search_spaces.mlp",
     "resnet": "search_spaces.resnet",

@@ -28,7 +28,7 @@ def hp_with(**values):
 
 
 def test_registry_lists_every_space():
-    assert search_spaces.names() == ["cnn", "heterogeneous", "mlp", "resnet", "transformer"]
+    assert search_spaces.names() == ["cnn", "deep-plain", "heterogeneous", "mlp", "resnet", "transformer"]
     for name in SPACES:  # heterogeneous has its own tests (test_heterogeneous.py)
         assert make(name).name == name
 
