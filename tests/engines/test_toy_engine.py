@@ -66,5 +66,5 @@ def test_engine_options_are_validated_and_old_spec_fields_still_read(toy):
     with pytest.raises(ValueError, match=r"Unknown option\(s\) \['tuner'\] for engine 'toy'"):
         sweeps.SweepSpec(engine="toy", engine_options={"tuner": "random"}).validate()
     old = sweeps.SweepSpec.from_dict({"engine": "keras-tuner", "tuner": "bayesian", "address": None, "epochs": 3})
-    assert old.engine_options == {"tuner": "bayesian"} and old.options() == {"tuner": "bayesian"}
-    assert sweeps.SweepSpec.from_dict({"engine": "ray", "tuner": "random"}).options() == {"address": None}
+    assert old.engine_options == {"tuner": "bayesian"} and old.options() == {"tuner": "bayesian", "hyperband_factor": 3}
+    assert sweeps.SweepSpec.from_dict({"engine": "ray", "tuner": "random"}).options() == ENGINES["ray"].option_defaults()

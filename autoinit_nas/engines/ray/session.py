@@ -72,9 +72,14 @@ def _progress_class():
     from ray import tune
 
     class TrialEnds(tune.Callback):
-        """Forwards each trial that ends to the session's listener."""
+        """Closes the records of trials Tune stopped; forwards each trial that ends to the session's listener."""
 
         def on_trial_complete(self, iteration, trials, trial, **info):
+            directory = getattr(trial, "path", None)
+            if directory and os.path.isdir(directory):
+                from autoinit_nas.engines.ray.trial import finish_stopped
+
+                finish_stopped(directory)  # a trial the scheduler stopped never closed its record
             if _LISTENER is not None:
                 _LISTENER(trial, None)
 

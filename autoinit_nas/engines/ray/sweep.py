@@ -13,7 +13,9 @@ from autoinit_nas.engines.keras_tuner.space import hyperparameters_from_override
 from autoinit_nas.engines.ray import session
 from autoinit_nas.engines.ray.callback import RayReportCallback
 from autoinit_nas.engines.ray.space import build_from_config, paired_search, param_space_from_space
-from autoinit_nas.engines.ray.trainable import prepare_model, with_autoinit
+from autoinit_nas.engines.ray.options import checkpointing
+from autoinit_nas.engines.ray.schedulers import make_scheduler
+from autoinit_nas.engines.ray.trainable import initial_epoch, prepare_model, with_autoinit
 from autoinit_nas.trials import records
 from autoinit_nas.trials.arms import data_batch
 
@@ -30,7 +32,12 @@ class RayEngine:
     (``Tuner.restore(..., resume_errored=True)``: finished trials are kept,
     interrupted and errored ones rerun), and raising ``trials`` adds a part
     with the missing candidates (Ray cannot grow a finished experiment).
-    Ray's own console output is off.
+    Ray's own console output is off. The ``scheduler`` option (``--scheduler
+    fifo|asha|hyperband|pbt``) picks Tune's scheduler
+    (``schedulers.make_scheduler``, timed in completed epochs); checkpoints
+    with each report are on for hyperband and pbt, and a trial Tune restores
+    continues from its checkpoint (docs/engines.md, "Schedulers, checkpoints
+    and restores").
     """
 
     name = "ray"
@@ -90,8 +97,12 @@ class _RaySweep:
         hp = hyperparameters_from_overrides(spec.hyperparameters)
         init = self.arms[0] if len(self.arms) == 1 else self.arms
         param_space = param_space_from_space(context.build, hp, init=init)
+        options = self._options()
+        scheduler = self._scheduler(options, param_space)
+        checkpoint = checkpointing(options)
         trainable = with_autoinit(
             _ray_train, autoinit=getattr(context, "autoinit", None), seed=spec.seed, metric=spec.objective, mode=spec.direction,
+            checkpoint=checkpoint,
             build=context.build, data=(context.dataset.train, context.dataset.validation),
             fit={"epochs": spec.epochs, "batch_size": spec.batch_size}, hyperparameters=hp,
         )
@@ -107,10 +118,12 @@ class _RaySweep:
                 param_space=param_space,
                 tune_config=tune.TuneConfig(
                     metric=spec.objective, mode=spec.direction, num_samples=part["samples"],
-                    search_alg=paired_search(random_state=part["random_state"]),
+                    search_alg=paired_search(random_state=part["random_state"]), scheduler=scheduler,
                 ),
                 run_config=tune.RunConfig(
                     name=part["name"], storage_path=context.store, verbose=0, callbacks=[progress],
+                    failure_config=tune.FailureConfig(max_failures=options.get("max_failures", 0)),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=3 if checkpoint else None),  # PBT warns at <= 2
                 ),
             )
         tuner.fit()
@@ -121,6 +134,27 @@ class _RaySweep:
                 f"Ray stopped with {ended} of the {expected} trials of {path} finished (interrupted?). "
                 "Rerun the same command to resume it."
             )
+
+    def _options(self):
+        """The engine options resolved (defaults filled in, validated)."""
+        from autoinit_nas.engines import ENGINES
+
+        try:
+            return ENGINES["ray"].resolve_options(getattr(self.context, "options", None) or {})
+        except ValueError as error:
+            raise SweepError(str(error)) from None
+
+    def _scheduler(self, options, param_space):
+        """The Tune scheduler the options name (None: FIFO); ``SweepError`` for settings it cannot run."""
+        if options.get("scheduler") == "pbt" and len(self.arms) > 1:
+            raise SweepError(
+                "--scheduler pbt clones trials into one another, config (and so arm) included, which would "
+                f"mix the arms. Expected one arm (--init autoinit, --arms he, ...). Received: arms={list(self.arms)}"
+            )
+        try:
+            return make_scheduler(options, self.context.spec.epochs, param_space)
+        except ValueError as error:
+            raise SweepError(str(error)) from None
 
     def _part_done(self, part):
         return self._count(part, ("completed", "diverged")) >= part["samples"] * len(self.arms)
@@ -179,4 +213,6 @@ def _ray_train(config, build, data, fit, hyperparameters):
     (x, y), validation = data
     model = prepare_model(build_from_config(build, config, hyperparameters), config,
                           batch_size=fit.get("batch_size"), data=data_batch(x, fit.get("batch_size") or 32))
-    model.fit(x, y, validation_data=validation, verbose=0, callbacks=[RayReportCallback()], **fit)
+    # A trial Tune restored (a HyperBand pause, a PBT exploit, a retry) trains only its remaining epochs.
+    model.fit(x, y, validation_data=validation, verbose=0, callbacks=[RayReportCallback()],
+              initial_epoch=initial_epoch(), **fit)

@@ -263,6 +263,13 @@ def _run_trial(trainable, config, portable, shared_cache, options, parameters):
         ray_trial.set_current(trial)
         try:
             result = trainable(config, **parameters)
+        except SystemExit as error:
+            # SystemExit(0) from tune.report is how Tune ends a trial it stops (an ASHA cut) or
+            # pauses (HyperBand, PBT): the worker cannot tell which, so the record stays "running";
+            # progress_callback() closes the stopped ones, a paused one resumes from its checkpoint.
+            if error.code not in (0, None):
+                trial.fail(error)
+            raise
         except BaseException as error:
             trial.fail(error)
             raise
