@@ -10,6 +10,7 @@ import keras_tuner
 import numpy as np
 import pytest
 
+from autoinit_nas.engines.keras_tuner import context
 from autoinit_nas.engines.keras_tuner import stamp as arm_stamp
 from autoinit_nas.integrations.keras_tuner import AutoInitHyperModel
 from autoinit_nas.trials import records
@@ -154,13 +155,16 @@ def test_hyperband_continuations_are_not_initialized_and_rebuilds_probe_at_the_r
     continued_hp = tuner.oracle.get_trial(continued["trial_id"]).hyperparameters
     tuner.hypermodel.build(continued_hp)
     assert CountingAutoInit.probe_batches == [16, 16, 16]
-    # A new process knows no trial until it reads the project's records.
+    # A new process knows no trial until it reads the project's records: no tuner loads weights into
+    # this build, so the arm waits for its first fit (never Keras's initializers kept silently).
     fresh = AutoInitHyperModel(mlp_build(), autoinit=CountingAutoInit())
     model = fresh.build(continued_hp)
-    assert arm_stamp.stamp_of(model).state == arm_stamp.RELOADED and len(CountingAutoInit.probe_batches) == 3
+    assert arm_stamp.stamp_of(model).state == arm_stamp.PENDING and len(CountingAutoInit.probe_batches) == 3
+    model.fit(x[:16], y[:16], batch_size=8, epochs=1, verbose=0)
+    assert CountingAutoInit.probe_batches == [16, 16, 16, 8]
     assert fresh.remember_trials(tuner.project_dir) == 3
     fresh.build(continued_hp)
-    assert CountingAutoInit.probe_batches == [16, 16, 16, 16]
+    assert CountingAutoInit.probe_batches == [16, 16, 16, 8, 16]
 
 
 def test_the_stamp_compares_arm_seed_batch_and_model():
@@ -187,6 +191,73 @@ def test_the_stamp_compares_arm_seed_batch_and_model():
     assert not all(np.array_equal(a, np.array(b)) for a, b in zip(weights, model.get_weights()))
 
 
+class WeightsAtStart(keras.callbacks.Callback):
+    """The model's weights when training begins (after any arm was applied)."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = [np.array(w) for w in self.model.get_weights()]
+
+
+def fit_keeps(model, weights, x, y, batch_size):
+    """Fit ``model`` once at ``batch_size``; True when it started training from exactly ``weights``."""
+    start = WeightsAtStart()
+    model.fit(x[:32], y[:32], batch_size=batch_size, epochs=1, verbose=0, callbacks=[start])
+    return all(np.array_equal(a, b) for a, b in zip(weights, start.weights))
+
+
+def test_weights_assigned_after_the_arm_are_never_initialized_again():
+    hypermodel = AutoInitHyperModel(mlp_build(), autoinit=CountingAutoInit())
+    hp = small_mlp_space()
+    mlp_build()(hp)
+    hypermodel._searched.remember(hp.values, hypermodel.trial_seed(hp), 16)
+    x, y, _ = data()
+    model = hypermodel.build(hp)  # the arm applied at 16
+    bias = model.trainable_weights[-1]
+    bias.assign(bias + 0.5)  # neither load_weights nor set_weights: the fingerprint sees it
+    weights = [np.array(w) for w in model.get_weights()]
+    assert fit_keeps(model, weights, x, y, batch_size=32)
+    assert CountingAutoInit.probe_batches == [16] and arm_stamp.stamp_of(model).state == arm_stamp.RELOADED
+    pending = AutoInitHyperModel(mlp_build(), autoinit=CountingAutoInit()).build(small_mlp_space())
+    pending.set_weights([w * 0.5 for w in pending.get_weights()])  # the set_weights hook
+    assert arm_stamp.stamp_of(pending).state == arm_stamp.RELOADED
+    assert fit_keeps(pending, [w for w in pending.get_weights()], x, y, batch_size=8)
+    assert CountingAutoInit.probe_batches == [16]
+
+
+@pytest.mark.parametrize("arm", ["autoinit", "lsuv"])
+def test_build_then_load_weights_then_fit_keeps_the_loaded_weights(tmp_path, arm):
+    x, y, _ = data()
+    checkpoint = str(tmp_path / "trained.weights.h5")
+    trained = mlp_build()(small_mlp_space())
+    trained.fit(x[:32], y[:32], batch_size=16, epochs=1, verbose=0)
+    trained.save_weights(checkpoint)
+    model = AutoInitHyperModel(mlp_build(), autoinit=CountingAutoInit(), init=arm).build(small_mlp_space())
+    assert arm_stamp.stamp_of(model).state == arm_stamp.PENDING
+    model.load_weights(checkpoint)  # as tuner.load_model / get_best_models do after their build
+    assert arm_stamp.stamp_of(model).state == arm_stamp.RELOADED
+    assert fit_keeps(model, trained.get_weights(), x, y, batch_size=8)
+    assert CountingAutoInit.calls == []
+
+
+def test_get_best_models_fit_at_another_batch_keep_their_checkpoint(tmp_path):
+    x, y, validation = data()
+    hypermodel = AutoInitHyperModel(mlp_build(), autoinit=CountingAutoInit())
+    tuner = keras_tuner.RandomSearch(hypermodel, max_trials=1, seed=1, hyperparameters=small_mlp_space(),
+                                     **tuner_kwargs(tmp_path, "best_models"))
+    tuner.search(x, y, validation_data=validation, batch_size=16, epochs=1, verbose=0)
+    (best,) = tuner.get_best_models(1)  # rebuilt (the arm applied at 16), then the checkpoint loaded over it
+    checkpoint = [np.array(w) for w in best.get_weights()]
+    assert fit_keeps(best, checkpoint, x, y, batch_size=32)
+    # A new process, without remember_trials: the rebuild's arm is pending, and the load keeps it so.
+    fresh = keras_tuner.RandomSearch(AutoInitHyperModel(mlp_build(), autoinit=CountingAutoInit()), max_trials=1,
+                                     seed=1, hyperparameters=small_mlp_space(),
+                                     **dict(tuner_kwargs(tmp_path, "best_models"), overwrite=False))
+    (reloaded,) = fresh.get_best_models(1)
+    assert arm_stamp.stamp_of(reloaded).state == arm_stamp.RELOADED
+    assert fit_keeps(reloaded, checkpoint, x, y, batch_size=32)
+    assert CountingAutoInit.probe_batches == [16, 16]  # the trial and get_best_models' rebuild; never at 32
+
+
 def test_build_outside_any_trial_leaves_the_arm_to_the_first_fit():
     hypermodel = AutoInitHyperModel(mlp_build(), autoinit=CountingAutoInit())
     model = hypermodel.build(small_mlp_space())
@@ -204,3 +275,45 @@ def test_fit_batch_size_reads_keywords_positions_and_datasets():
     dataset = tf.data.Dataset.from_tensor_slices((np.zeros((40, 2)), np.zeros(40))).batch(10, drop_remainder=True)
     assert arm_stamp.fit_batch_size((dataset,), {}) == 10
     assert arm_stamp.fit_batch_size((), {"x": dataset.unbatch().batch(10)}) == 32  # a ragged last batch: unknown
+
+
+class Batches(keras.utils.PyDataset):
+    """A PyDataset keeping its ``batch_size``, as Keras's own example does."""
+
+    def __init__(self, batch_size):
+        super().__init__()
+        self.batch_size = batch_size
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        return np.zeros((self.batch_size, 64), "float32"), np.zeros(self.batch_size, "int64")
+
+
+def test_fit_batch_size_reads_the_batch_a_pydataset_or_dataloader_keeps():
+    assert arm_stamp.fit_batch_size((Batches(12),), {}) == 12
+    assert arm_stamp.fit_batch_size((), {"x": Batches(12), "batch_size": 64}) == 12  # fit ignores batch_size then
+    torch = pytest.importorskip("torch")
+    loader = torch.utils.data.DataLoader(list(range(20)), batch_size=5)
+    assert arm_stamp.fit_batch_size((loader,), {}) == 5
+    hypermodel = AutoInitHyperModel(mlp_build(), autoinit=CountingAutoInit())
+    hypermodel.build(small_mlp_space()).fit(Batches(12), epochs=1, verbose=0)
+    assert CountingAutoInit.probe_batches == [12]
+
+
+def test_only_keras_tuners_own_callbacks_are_left_out_of_the_other_arms(tmp_path):
+    from keras_tuner.src.engine import tuner_utils
+
+    hypermodel = AutoInitHyperModel(mlp_build(), init="compare")
+    tuner = keras_tuner.RandomSearch(hypermodel, max_trials=1, hyperparameters=small_mlp_space(),
+                                     **tuner_kwargs(tmp_path, "callbacks"))
+    trial = tuner.oracle.create_trial("tuner0")
+    ours = tuner_utils.TunerCallback(tuner, trial)
+    board = keras.callbacks.TensorBoard(str(tmp_path / "logs"))
+    history = keras.callbacks.History()
+    callbacks = [board, history, ours, tuner_utils.SaveBestEpoch(tuner.oracle.objective, str(tmp_path / "w"))]
+    assert context.TrialContext.find(callbacks).trial_id == trial.trial_id
+    copies = context.arm_callbacks(callbacks, "default")
+    assert [type(c) for c in copies] == [keras.callbacks.TensorBoard, keras.callbacks.History]
+    assert copies[0].log_dir == str(tmp_path / "logs" / "default") and board.log_dir == str(tmp_path / "logs")

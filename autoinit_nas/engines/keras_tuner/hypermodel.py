@@ -118,27 +118,26 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
           from its record, see ``remember_trials``): the arm is applied now, at
           the batch size that trial recorded (``probe_batch``), so
           ``tuner.hypermodel.build(best_hp)`` is the candidate as searched;
-        - ``hp`` continuing another trial (``tuner/trial_id``, Hyperband): the
-          tuner loads that trial's weights; the arm is never applied;
-        - any other ``hp`` (a new trial, keras-tuner's search-space discovery):
-          the arm stays pending until the model's first fit (``fit`` or the
-          model's own ``fit``, see ``fit_hook``), which applies it once, at its
-          batch size and, for "lsuv", on its data. A model never fitted is
-          never initialized.
+        - any other ``hp`` (a new trial, keras-tuner's search-space discovery,
+          an unknown trial's ``hp``): the arm stays pending until the model's
+          first fit (``fit`` or the model's own ``fit``, see ``fit_hook``),
+          which applies it once, at its batch size and, for "lsuv", on its
+          data. A model never fitted is never initialized.
+
+        Weights loaded (``load_weights``: Hyperband's continuations,
+        ``tuner.load_model``, ``get_best_models``), set or assigned after this
+        are never initialized again (``stamp.ArmStamp.can_initialize``).
         """
         seed = self.trial_seed(hp)
         keras.utils.set_random_seed(seed)
         model = self.hypermodel.build(hp)
         if not isinstance(model, keras.Model):
             return model
-        stamp = arm_stamp.mark(model, arm_stamp.ArmStamp(self, hp, self.arm, seed, model, arm_stamp.PENDING))
+        state = arm_stamp.DEFAULT if self.arm == "default" else arm_stamp.PENDING
+        stamp = arm_stamp.mark(model, arm_stamp.ArmStamp(self, hp, self.arm, seed, model, state))
         searched = self._searched.batch_for(hp.values)
-        if self.arm == "default":
-            stamp.state = arm_stamp.DEFAULT
-        elif searched is not None and self.arm not in arms.DATA_ARMS:  # "lsuv" waits for fit's data
+        if state == arm_stamp.PENDING and searched is not None and self.arm not in arms.DATA_ARMS:  # "lsuv": fit's data
             stamp.applied(self.arm, seed, searched, self._initialize(model, seed, searched))
-        elif "tuner/trial_id" in hp.values:
-            stamp.state = arm_stamp.RELOADED
         return model
 
     def fit(self, hp, model, *args, **kwargs):
@@ -159,14 +158,13 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         ``build(best_hp)``) it applies a pending arm at this fit's batch size;
         when keras-tuner's trial callback is among ``callbacks`` it also
         records the trial (the tuner's arm; other arms need ``fit``). Weights
-        a fit has trained, or the tuner reloaded, are never initialized again.
+        a fit has trained, or that were loaded, set or assigned since they
+        were drawn, are never initialized again.
         """
         if not stamp.managed and trial_context.TrialContext.find(kwargs.get("callbacks")) is not None:
             return self._fit_trial(stamp.hp, model, args, kwargs, managed=False)
         trial = _Trial(stamp.hp, model, args, kwargs, stamp.seed, None, None)
-        if not stamp.trained and stamp.state in (arm_stamp.PENDING, arm_stamp.APPLIED) and not stamp.holds(
-            model, self.arm, stamp.seed, trial.batch_size
-        ):
+        if stamp.can_initialize(model) and not stamp.holds(model, self.arm, stamp.seed, trial.batch_size):
             stamp.reapplied = self._apply(trial, stamp)
         stamp.trained = True
         return arm_stamp.plain_fit(model, *args, **kwargs)
@@ -217,9 +215,7 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         callbacks = list(trial.kwargs.get("callbacks") or [])
         twin_callbacks = {}
         for twin in self.twins:  # copied before the tuner's arm uses (and binds) them
-            twin_callbacks[twin] = trial_context.copy_callbacks(
-                [c for c in callbacks if not trial_context.is_tuner_callback(c)]
-            )
+            twin_callbacks[twin] = trial_context.arm_callbacks(callbacks, twin)
         if record["architecture_id"] is None:
             record.update(describe_model(trial.model))
         results = self._train_tuner_arm(trial, record, arm_fields, callbacks)
@@ -280,7 +276,8 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
         """The tuner arm's fields: inherited from a reloaded trial, already in the weights, or applied now.
 
         The weights count as holding the arm only when the model's stamp
-        matches all of arm, seed, probe batch and model identity.
+        matches all of arm, seed, probe batch and model identity, and they
+        are initialized only while still exactly as drawn.
         """
         stamp = arm_stamp.stamp_of(trial.model)
         if stamp is None:  # a model this HyperModel did not build: stamp it, so its fit passes through
@@ -294,12 +291,12 @@ class AutoInitHyperModel(keras_tuner.HyperModel):
             fields = self._reloaded_fields(trial)
             self._searched.remember(trial.hp.values, trial.seed, fields["probe_batch"])
             return fields
-        if stamp.holds(trial.model, self.arm, trial.seed, trial.batch_size):
-            return dict(stamp.fields)  # build() applied it at this batch already: not twice
-        if stamp.trained or stamp.state == arm_stamp.RELOADED:  # training goes on from these weights
+        if not stamp.can_initialize(trial.model):  # trained, loaded or set: training goes on from these weights
             fields = arms.uninitialized_arm()
             fields.update({key: (stamp.fields or {}).get(key) for key in _INHERITED_FIELDS})
             return fields
+        if stamp.holds(trial.model, self.arm, trial.seed, trial.batch_size):
+            return dict(stamp.fields)  # build() applied it at this batch already: not twice
         return dict(self._apply(trial, stamp))
 
     def _apply(self, trial, stamp):
