@@ -17,6 +17,7 @@ import_keras()
 from autoinit_nas.core.autoinit import AutoInit  # noqa: E402
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator  # noqa: E402
 from autoinit_nas.layers import CenteredUnitNorm, WeightedSum  # noqa: E402
+from autoinit_nas import declared  # noqa: E402,F401 - registers the init arms' initializers for loading saved models
 
 __all__ = [
     "AutoInit",

@@ -4,10 +4,14 @@ One function, ``initialize(model, method, ...)``, puts a built model into the
 initial state an arm prescribes, in place: it is the one place that applies an
 arm (``autoinit_nas.trials.arms`` only records what it did), so every engine
 and every study compares arms on the same footing. Arms are independent of
-order: the first time any arm touches a model, the initializers it declares
-are kept (``declared_initializers``); every arm first puts them back and
-re-draws each declared weight from them under a seed derived from ``seed``
-(the "default" arm stops there), then replaces the weights it owns:
+order: the first time any arm touches a model, the initializers and
+constraints it declares are kept (``declared_initializers``, in
+``autoinit_nas.declared``); every arm first puts them back and re-draws each
+declared weight from them under a seed derived from ``seed`` (the "default"
+arm stops there), then replaces the weights it owns. A model that arrives
+already initialized (a clone, or AutoInit run directly) declares what the
+arm left: he / lecun / lsuv initializers carry the declared one through
+clones; AutoInit's give way to the layer class's defaults, with a warning.
 
 - he / lecun: kernels of Dense, EinsumDense and every convolution ~ N(0, g / fan_in)
   (g = 2 or 1), biases zero;
@@ -35,6 +39,7 @@ import numpy as np
 
 from autoinit_nas.core import graph
 from autoinit_nas.core.autoinit import AutoInit
+from autoinit_nas.declared import declared_initializers, layer_variable, layers_of, restore_declared, traced
 from autoinit_nas.estimators.values import to_numpy
 
 # The registry of arms; its order is the order tables and command lines list them in.
@@ -52,8 +57,6 @@ DEFAULT_BASELINE = "default"
 DATA_METHODS = ("lsuv",)
 # Arms run by AutoInit (their details carry its estimates).
 AUTOINIT_METHODS = ("autoinit", "autoinit-scalar")
-# Where the declared initializers are kept on a model the first time an arm touches it.
-_DECLARED_ATTRIBUTE = "_autoinit_nas_declared"
 
 LSUV_OPTIONS = {"tolerance": 0.1, "max_iterations": 10, "training": True}
 
@@ -81,8 +84,14 @@ def initialize(model, method, data=None, seed=None, autoinit=None, probe_batch=N
                return_details=False, **options):
     """Initialize ``model`` in place by the arm ``method``; returns the model.
 
-    The result depends only on the model's declared initializers, ``method``,
-    ``seed`` (and ``data`` for "lsuv"), never on arms applied before.
+    The result depends only on the model's declared initializers and
+    constraints, ``method``, ``seed`` (and ``data`` for "lsuv"), never on arms
+    applied before. Declared is what the model holds when the first arm
+    touches it, except arm traces: an he / lecun / lsuv initializer (a clone
+    of such a model) stands for the initializer it replaced, and AutoInit's
+    ``AutoInitInitializer`` / ``CenteredUnitNorm`` (a clone, or AutoInit run
+    directly) for the layer class's own default (``glorot_uniform`` for a
+    Dense kernel), with a warning (``autoinit_nas.declared``).
 
     Example:
         >>> import keras
@@ -154,80 +163,9 @@ def _check(model, method, data, options):
         )
 
 
-def _copy(initializer):
-    try:
-        return type(initializer).from_config(initializer.get_config())
-    except Exception:  # noqa: BLE001 - an initializer that does not round-trip its config
-        return copy.deepcopy(initializer)
-
-
-def declared_initializers(model):
-    """What ``model`` declares before any arm: [(layer, attribute, initializer or constraint)].
-
-    Each layer's ``*_initializer`` and ``*_constraint`` attributes, taken the first time it is asked
-    for (every arm asks) and kept on the model. Arms overwrite those attributes (so ``get_config``
-    reproduces the arm); ``restore_declared`` puts these back.
-
-    Example:
-        >>> import keras
-        >>> x = keras.Input((3,))
-        >>> model = keras.Model(x, keras.layers.Dense(2, name="d")(x))
-        >>> [attribute for _, attribute, _ in declared_initializers(model)]
-        ['kernel_initializer', 'bias_initializer', 'kernel_constraint', 'bias_constraint']
-    """
-    kept = vars(model).get(_DECLARED_ATTRIBUTE)
-    if kept is None:
-        kept = []
-        for layer in _layers(model):
-            for suffix in ("_initializer", "_constraint"):
-                kept.extend((layer, attribute, _copy(value) if suffix == "_initializer" else value)
-                            for attribute, value in list(vars(layer).items())
-                            if attribute.endswith(suffix) and not attribute.startswith("__")
-                            and (value is None or isinstance(value, (keras.initializers.Initializer,
-                                                                     keras.constraints.Constraint))))
-        object.__setattr__(model, _DECLARED_ATTRIBUTE, kept)  # not tracked by Keras, not serialized
-    return kept
-
-
-def restore_declared(model):
-    """Put back the initializers and constraints ``model`` declared (``declared_initializers``).
-
-    Example:
-        >>> import keras
-        >>> x = keras.Input((3,))
-        >>> model = keras.Model(x, keras.layers.Dense(2)(x))
-        >>> declared = declared_initializers(model)
-        >>> model.layers[1].kernel_initializer = keras.initializers.Zeros()
-        >>> type(restore_declared(model).layers[1].kernel_initializer).__name__
-        'GlorotUniform'
-    """
-    for layer, attribute, value in declared_initializers(model):
-        if attribute.endswith("_constraint"):
-            setattr(layer, attribute, value)
-            variable = _variable(layer, attribute[: -len("_constraint")].lstrip("_"))
-            if variable is not None:
-                variable.constraint = value
-        else:
-            setattr(layer, attribute, _copy(value))
-    return model
-
-
 def _seeds(seed, stream, count):
     states = np.random.SeedSequence([seed, stream]).generate_state(max(count, 1))
     return [int(value) & 0x7FFFFFFF for value in states[:count]]
-
-
-def _layers(model):
-    # Keras 3 has no public recursive layer list; this is the one Keras uses itself.
-    return list(model._flatten_layers(include_self=False, recursive=True))
-
-
-def _variable(layer, name):
-    for attribute in ("_" + name, name):
-        value = getattr(layer, attribute, None)
-        if isinstance(value, keras.Variable):
-            return value
-    return None
 
 
 def declared_weights(model):
@@ -246,13 +184,13 @@ def declared_weights(model):
         [('d', 'kernel_initializer'), ('d', 'bias_initializer')]
     """
     found, seen = [], set()
-    for layer in _layers(model):
+    for layer in layers_of(model):
         for attribute, initializer in list(vars(layer).items()):
             if not (attribute.endswith("_initializer") and isinstance(initializer, keras.initializers.Initializer)):
                 continue
             base = attribute[: -len("_initializer")].lstrip("_")
             for name in (base,) + _WEIGHT_ALIASES.get(base, ()):
-                variable = _variable(layer, name)
+                variable = layer_variable(layer, name)
                 if variable is not None and id(variable) not in seen:
                     seen.add(id(variable))
                     found.append((layer, attribute, variable))
@@ -352,19 +290,24 @@ def _initializer_attribute(layer, weight):
     )
 
 
+def _leave(layer, attribute, initializer):
+    """Leave an arm's ``initializer`` on ``layer``, traced (what the layer declared survives clones)."""
+    setattr(layer, attribute, traced(layer, attribute, initializer))
+
+
 def _set_weight(layer, weight, initializer):
     """Draw ``weight`` from ``initializer``, leave the initializer on the layer, zero the bias."""
-    variable = _variable(layer, weight)
+    variable = layer_variable(layer, weight)
     variable.assign(initializer(tuple(variable.shape), dtype=variable.dtype))
-    setattr(layer, _initializer_attribute(layer, weight), initializer)
-    bias = _variable(layer, "bias")
+    _leave(layer, _initializer_attribute(layer, weight), initializer)
+    bias = layer_variable(layer, "bias")
     if bias is not None:
         bias.assign(keras.ops.zeros(bias.shape, dtype=bias.dtype))
-        layer.bias_initializer = keras.initializers.Zeros()
+        _leave(layer, "bias_initializer", keras.initializers.Zeros())
 
 
 def _owned_kernels(model):
-    return [(layer, weight, fan_in) for layer in _layers(model) for weight, fan_in in kernel_fan_ins(layer).items()]
+    return [(layer, weight, fan_in) for layer in layers_of(model) for weight, fan_in in kernel_fan_ins(layer).items()]
 
 
 def fan_in_normal(model, gain, seed):
@@ -457,7 +400,7 @@ def lsuv(model, data, seed, tolerance=0.1, max_iterations=10, training=True):
     graph.walk(walkable, _as_inputs(data), visit)
     for layer, weight, _ in owned:
         gain, weight_seed = gains[(id(layer), weight)]
-        setattr(layer, _initializer_attribute(layer, weight), keras.initializers.Orthogonal(gain, weight_seed))
+        _leave(layer, _initializer_attribute(layer, weight), keras.initializers.Orthogonal(gain, weight_seed))
     return model
 
 
@@ -473,7 +416,7 @@ def _rescale(layer, args, kwargs, gains, tolerance, max_iterations):
             return
         factor = 1.0 / math.sqrt(variance)
         for name in names:
-            variable = _variable(layer, name)
+            variable = layer_variable(layer, name)
             variable.assign(variable * factor)
             gain, weight_seed = gains[(id(layer), name)]
             gains[(id(layer), name)] = (gain * factor, weight_seed)

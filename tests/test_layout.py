@@ -21,7 +21,7 @@ OVERSIZED = set()
 FLOORS = (
     ("autoinit_nas.maths", "autoinit_nas.stats"),
     ("autoinit_nas.estimators",),
-    ("autoinit_nas.core", "autoinit_nas.init_methods"),
+    ("autoinit_nas.core", "autoinit_nas.init_methods", "autoinit_nas.declared"),
     ("search_spaces",),
     ("autoinit_nas.trials",),
     ("autoinit_nas.engines", "autoinit_nas.integrations"),
