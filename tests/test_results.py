@@ -248,7 +248,7 @@ def test_summarize_small_and_all_zero_groups_are_nan_with_a_note():
     assert math.isnan(one.mean_low) and math.isnan(one.wilcoxon_p) and "n=1" in one.note
     none = results.summarize(pd.DataFrame({"difference": [math.nan, math.nan]})).iloc[0]
     assert none.pairs == 2 and none.n == 0 and math.isnan(none.mean_difference)
-    assert "2 pair(s) without a value" in none.note
+    assert "2 pair(s) without a finite value" in none.note
     zeros = results.summarize(pd.DataFrame({"difference": [0.0, 0.0, 0.0]})).iloc[0]
     # All zero: no evidence of a difference, p = 1 (autoinit_nas.stats), not NaN.
     assert zeros.ties == 3 and zeros.wilcoxon_p == 1.0 and "all differences are zero" in zeros.note
