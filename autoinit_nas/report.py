@@ -13,6 +13,7 @@ report.md                     all of it as Markdown, with the plots
 paired_scatter.png            baseline (x) vs each arm (y) per candidate, above the diagonal = the arm better
 metric_vs_depth.png           the metric against depth, one colour per arm, bucket medians joined
 divergence.png                diverged arms per depth bucket, per arm
+winners.csv                   per-arm searches only: each search's winner, retrained and scored on the test split
 ```
 
 The baseline arm is ``default`` when the sweep trained it, else the table's first arm
@@ -86,10 +87,40 @@ def build_report(directory, out=None, metric=None, mode=None, value="best", plot
         files.update(draw_plots(table, comparison, out, metric, mode, value))
     text = report_text(table, comparison, summary, metric, mode, value, spec)
     markdown = report_markdown(table, comparison, summary, metric, mode, value, spec, files, out)
+    markdown += winners_section(directory, out, files)
     files["report.md"] = os.path.join(out, "report.md")
     with open(files["report.md"], "w", encoding="utf-8") as stream:
         stream.write(markdown)
     return Report(directory=out, files=files, text=text, table=table, comparison=comparison, summary=summary)
+
+
+def winners_section(directory, out, files):
+    """Write ``winners.csv`` of per-arm searches (if ``directory`` ran them) and return its Markdown section ("" if not).
+
+    One row per arm: the search's winner (best trial by the validation
+    objective the search selected on), retrained for ``epochs`` and scored on
+    the held-out test split.
+    """
+    import pandas as pd
+
+    from autoinit_nas.sweeps import winners
+
+    rows = winners.read_winners(directory)
+    if not rows:
+        return ""
+    frame = pd.DataFrame(rows)
+    columns = list(winners.COLUMNS) + [name for name in ("seed", "retrained_val_score") if name in frame]
+    files["winners.csv"] = os.path.join(out, "winners.csv")
+    frame[columns].to_csv(files["winners.csv"], index=False)
+    shown = frame[list(winners.COLUMNS)].astype(object).apply(lambda column: column.map(_cell))
+    return "\n".join([
+        "## Per-arm searches", "",
+        "One search per arm from the same seed; each winner (best trial by the validation objective the search "
+        "selected on) retrained and scored on a held-out test split that no search saw. "
+        "**One search is one sample**: this shows what one search per arm found, not how the arms compare on "
+        "average; rerun with other seeds before drawing conclusions.", "",
+        markdown_table(shown), "", "- `winners.csv`", "",
+    ])
 
 
 def summaries(comparison):

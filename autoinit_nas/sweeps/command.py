@@ -14,6 +14,7 @@ from autoinit_nas.arguments import arm_list, positive_int
 from autoinit_nas.engines import ENGINES, SweepError
 from autoinit_nas.trials.arms import ARMS, INIT_MODES
 from autoinit_nas import configs, datasets, report
+from autoinit_nas.sweeps import winners
 from autoinit_nas.sweeps.runner import run_sweep
 from autoinit_nas.standalone import run_command
 from autoinit_nas.sweeps.spec import PROPAGATIONS, SweepSpec
@@ -40,7 +41,9 @@ def add_arguments(parser):
     parser.add_argument("--epochs", type=positive_int, metavar="E", help="epochs per candidate (default 2)")
     parser.add_argument("--init", choices=INIT_MODES, help="init arm(s) (default compare)")
     parser.add_argument("--arms", type=arm_list, metavar="a,b,...",
-                        help=f"several init arms per candidate, from one seed (overrides --init): {', '.join(ARMS)}")
+                        help=f"several init arms per candidate, from one seed (overrides --init): {', '.join(ARMS)}. "
+                             "Under --tuner hyperband or --scheduler asha|hyperband: one search per arm, each "
+                             "winner retrained and scored on a held-out test split")
     parser.add_argument("--out", metavar="DIR", help="sweep directory (default out/<config> or out/sweep)")
     parser.add_argument("--seed", type=int, metavar="S", help="search, trial and split seed (default 0)")
     parser.add_argument("--batch-size", type=positive_int, metavar="B", help="batch size (default 64)")
@@ -140,7 +143,11 @@ def run(args):
         print(f"\ninterrupted: rerun the same command to resume (finished trials are kept in {spec.out if spec else args.out})",
               file=sys.stderr)
         return 130
-    if spec.init == "compare":
+    if sweep.winners is not None:
+        print("winners (each search's best trial by its validation objective, retrained, scored on the test split; "
+              "one search per arm is one sample):")
+        print(winners.format_winners(sweep.winners))
+    elif spec.init == "compare":
         table = sweep.table()
         print(report.summary_line(table, spec.objective, spec.direction))
     print(f"report: autoinit-nas report {spec.out}")

@@ -4,11 +4,8 @@ import dataclasses
 import os
 import time
 
-import search_spaces
-
 from autoinit_nas.engines import ENGINES
-from autoinit_nas.integrations.keras_tuner import space_hyperparameters
-from autoinit_nas import datasets
+from autoinit_nas.sweeps import searches
 from autoinit_nas.sweeps import state as sweep_state
 from autoinit_nas.sweeps.progress import SweepContext, duration
 
@@ -22,6 +19,7 @@ class Sweep:
     ran: list
     done_before: int
     seconds: float
+    winners: list = None  # per-arm searches: one row per arm (``autoinit_nas.sweeps.winners``)
 
     def table(self):
         """``autoinit_nas.results.trials_table`` of everything in ``out``."""
@@ -32,6 +30,10 @@ class Sweep:
 
 def run_sweep(spec, progress=print, overwrite=False):
     """Run (or resume) ``spec``; returns a ``Sweep``.
+
+    Several ``arms`` under a multi-fidelity search (keras-tuner's Hyperband,
+    Ray's ASHA or HyperBand) run one search per arm from the same seed, then
+    retrain and test each search's winner (``autoinit_nas.sweeps.searches``).
 
     Example:
         >>> from autoinit_nas.sweeps import SweepSpec
@@ -47,6 +49,13 @@ def run_sweep(spec, progress=print, overwrite=False):
         ValueError: a bad spec field.
     """
     spec.validate()
+    if searches.per_arm(spec):
+        return Sweep(**searches.run_searches(spec, _run_search, progress=progress, overwrite=overwrite))
+    return _run_search(spec, progress, overwrite)
+
+
+def _run_search(spec, progress, overwrite):
+    """One search: the engine trains the missing trials of ``spec``; returns a ``Sweep``."""
     out = os.path.abspath(spec.out)
     engine = ENGINES[spec.engine]
     state_path = os.path.join(out, sweep_state.SPEC_FILE)
@@ -58,7 +67,8 @@ def run_sweep(spec, progress=print, overwrite=False):
     state = state or {"spec": None, "runs": []}
     state["spec"] = sweep_state.jsonable(dataclasses.asdict(spec))
     state["dataset"] = {"name": dataset.name, "train": len(dataset.y_train), "validation": len(dataset.y_val),
-                        "input_shape": list(dataset.input_shape), "num_classes": dataset.num_classes}
+                        "input_shape": list(dataset.input_shape), "num_classes": dataset.num_classes,
+                        "test": None if dataset.y_test is None else len(dataset.y_test)}
     entry = {"started_at": sweep_state.now(), "finished_at": None, "trials": spec.trials, "ran": [],
              "status": "running"}
     state["runs"].append(entry)
@@ -85,16 +95,8 @@ def run_sweep(spec, progress=print, overwrite=False):
 
 
 def _load(spec):
-    """The spec's dataset and search space, checking its hyperparameter overrides against the space."""
-    dataset = datasets.load(spec.data, seed=spec.seed, limit=spec.limit)
-    build = search_spaces.get(spec.space)(dataset.input_shape, dataset.num_classes, **spec.space_options)
-    known = space_hyperparameters(build)
-    unknown = sorted(set(spec.hyperparameters) - set(known))
-    if unknown:
-        raise ValueError(
-            f"The {spec.space} space has no hyperparameter(s) {unknown}. Its hyperparameters: {known}"
-        )
-    return dataset, build
+    """The spec's dataset and search space (``SweepSpec.load``)."""
+    return spec.load()
 
 
 def _opening_line(spec, dataset):

@@ -6,7 +6,7 @@ import search_spaces
 
 from autoinit_nas.core.autoinit import AutoInit
 from autoinit_nas.engines import ENGINES
-from autoinit_nas.integrations.keras_tuner import check_hyperparameter
+from autoinit_nas.integrations.keras_tuner import check_hyperparameter, space_hyperparameters
 from autoinit_nas.trials.arms import ARMS, INIT_MODES
 from autoinit_nas import configs, datasets
 
@@ -14,7 +14,7 @@ PROPAGATIONS = ("probe", "scalar")
 # Sweep settings that must match to resume a sweep (trials may grow); the engine's own
 # identity options (keras-tuner's "tuner") join them (``SweepSpec.identity``).
 IDENTITY = ("space", "data", "engine", "init", "seed", "epochs", "batch_size", "objective", "limit",
-            "hyperparameters", "space_options", "propagation", "arms")
+            "hyperparameters", "space_options", "propagation", "arms", "test_fraction")
 
 
 @dataclasses.dataclass
@@ -44,6 +44,9 @@ class SweepSpec:
             keras-tuner's ``{"tuner": "random" | "bayesian"}``, Ray's ``{"address": ...}``
             (None: ``RAY_ADDRESS`` or a local Ray). Configs and saved sweeps may
             give them as top-level keys (``"tuner": "bayesian"``).
+        test_fraction: None (no test split), or the share of the data held out as a
+            test split that the search never sees (per-arm searches hold out 0.2
+            when None; ``autoinit_nas.sweeps.winners``).
         config: the name of the config this spec came from, if any.
         description: one line about the sweep.
     """
@@ -64,6 +67,7 @@ class SweepSpec:
     propagation: str = "probe"
     engine_options: dict = dataclasses.field(default_factory=dict)
     arms: list = None
+    test_fraction: float = None
     config: str = None
     description: str = ""
 
@@ -141,6 +145,10 @@ class SweepSpec:
                 raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"`seed` must be an int. Received: seed={self.seed!r}")
+        fraction = self.test_fraction
+        if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float))
+                                     or not 0.0 < fraction < 1.0):
+            raise ValueError(f"`test_fraction` must be None or a number in (0, 1). Received: test_fraction={fraction!r}")
         if not isinstance(self.hyperparameters, dict) or not isinstance(self.space_options, dict):
             raise ValueError("`hyperparameters` and `space_options` must be dicts. Received: "
                              f"hyperparameters={self.hyperparameters!r}, space_options={self.space_options!r}")
@@ -166,6 +174,21 @@ class SweepSpec:
         if engine is not None:
             identity.update(engine.identity_options(self.engine_options))
         return identity
+
+    def load(self):
+        """(dataset, build): the spec's dataset (its test split held out when ``test_fraction`` asks) and search space.
+
+        ``ValueError`` for hyperparameter overrides the space does not have.
+        """
+        dataset = datasets.load(self.data, seed=self.seed, limit=self.limit, test_fraction=self.test_fraction)
+        build = search_spaces.get(self.space)(dataset.input_shape, dataset.num_classes, **self.space_options)
+        known = space_hyperparameters(build)
+        unknown = sorted(set(self.hyperparameters) - set(known))
+        if unknown:
+            raise ValueError(
+                f"The {self.space} space has no hyperparameter(s) {unknown}. Its hyperparameters: {known}"
+            )
+        return dataset, build
 
     def autoinit(self):
         """The ``AutoInit`` every trial of this sweep copies."""

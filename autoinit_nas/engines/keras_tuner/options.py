@@ -20,6 +20,16 @@ def add_arguments(parser):
                              "longer (default 3, at least 2)")
 
 
+def multi_fidelity(options):
+    """Whether the search decides on partial budgets (Hyperband), so several arms run as one search each.
+
+    Example:
+        >>> multi_fidelity({"tuner": "hyperband"}), multi_fidelity({"tuner": "random"})
+        (True, False)
+    """
+    return options.get("tuner") == "hyperband"
+
+
 def validate(options):
     """Raise ``ValueError`` unless ``tuner`` is one of ``TUNERS`` and ``hyperband_factor`` an int of at least 2.
 
