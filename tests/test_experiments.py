@@ -155,6 +155,18 @@ def test_format_report_line():
     assert "trial 08  error      error: ValueError: boom" in sweep.format_report(failed, 8, 30, spec)
 
 
+def test_format_report_says_when_a_scheduler_stopped_the_trial_early():
+    spec = sweep.SweepSpec(engine="ray", epochs=4, init="default")
+    record = records.new_record("ray", "a1", "default", hyperparameters={"units": 8})
+    record.update(status="completed", stopped_by_tune=True)
+    record["executions"] = [{"execution": 0, "arms": {
+        "default": {"metrics": {"val_accuracy": 0.5}, "diverged": False, "epochs": 1}}}]
+    line = sweep.format_report(sweep.TrialReport.from_record(record, spec, seconds=1.0), 3, 6, spec)
+    assert "stopped early at epoch 1/4" in line
+    record["executions"][0]["arms"]["default"]["epochs"] = 4  # ended by max_t: not early
+    assert "stopped" not in sweep.format_report(sweep.TrialReport.from_record(record, spec, seconds=1.0), 3, 6, spec)
+
+
 def test_run_sweep_refuses_a_different_sweep_in_the_same_directory(tmp_path):
     (tmp_path / sweep.SPEC_FILE).write_text(json.dumps({"spec": {**sweep.SweepSpec(epochs=3).identity()}}))
     with pytest.raises(sweep.SweepError, match=r"holds a different sweep \(epochs: 3 there, 2 now\)"):

@@ -63,6 +63,7 @@ class TrialReport:
     error: str = None
     twins: dict = dataclasses.field(default_factory=dict)  # other arms' values, from separate trials
     continues: str = None  # the trial whose checkpoint this one trained on from (Hyperband's reloaded_from)
+    stopped_at: int = None  # epochs trained when Tune's scheduler ended the trial (record's stopped_by_tune)
 
     @classmethod
     def from_record(cls, record, spec, trial_id=None, seconds=None, error=None):
@@ -91,6 +92,8 @@ class TrialReport:
                              if not is_bookkeeping(k) and k != "init"},
             error=error or (record.get("reason") if status == "error" else None),
             continues=None if record.get("reloaded_from") is None else str(record["reloaded_from"]),
+            stopped_at=max((arms[arm].get("epochs") or 0 for arm in arms), default=0)
+            if record.get("stopped_by_tune") else None,
         )
 
 
@@ -121,6 +124,8 @@ def format_report(report, position, total, spec):
     parts.append(f"{report.seconds:5.1f} s")
     if report.continues is not None:
         parts.append(f"continues trial {report.continues}")
+    if report.stopped_at is not None and report.stopped_at < spec.epochs:
+        parts.append(f"stopped early at epoch {report.stopped_at}/{spec.epochs}")
     fixed = {name for name, value in spec.hyperparameters.items() if not isinstance(value, (list, dict))}
     shown = " ".join(f"{name}={_short(value)}" for name, value in report.hyperparameters.items() if name not in fixed)
     if shown:

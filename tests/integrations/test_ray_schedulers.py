@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 import keras
 import numpy as np
@@ -225,3 +226,75 @@ def test_hyperband_and_pbt_sweeps_complete_on_digits_and_never_reinitialize_rest
                 restore is not record["restores"][-1] and restore["trial_id"] == record["trial_id"])
     if scheduler == "pbt":
         assert restored, "PBT exploited no trial"
+
+
+# --- an interrupted ASHA sweep, resumed (make check) --------------------------------------
+
+# Each trial's score after epochs 1..4, in arrival order. ASHA (grace 1, reduction 2, max_t 4) lets A, B
+# and D train all 4 epochs and stops C and E at their first rung and F at its second: E and F only because
+# of the rung scores A to D left, which a restored plain ASHAScheduler has forgotten.
+CURVES = {"A": [.5, .6, .7, .8], "B": [.9] * 4, "C": [.6, .7, .8, .9], "D": [.95] * 4,
+          "E": [.7, .2, .2, .2], "F": [.8, .3, .3, .3]}
+INTERRUPTED_AT = ("D", 2)  # the first run is interrupted after trial D's second epoch
+
+
+def scripted_trial(config, folder):
+    """Report ``CURVES[name]`` through ``RayReportCallback`` (with checkpoints) epoch by epoch, training nothing."""
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile("adam", "mse")
+    prepare_model(model, config)  # a resumed trial loads its checkpoint here
+    report = RayReportCallback()
+    report.set_model(model)
+    report.on_train_begin()
+    for epoch in range(initial_epoch(), 4):
+        report.on_epoch_end(epoch, {"score": CURVES[config["name"]][epoch]})
+        paused = os.path.join(folder, "paused")
+        if (config["name"], epoch + 1) == INTERRUPTED_AT and not os.path.exists(paused):
+            open(paused, "w").close()
+            time.sleep(3)  # no third epoch before the driver has acted on the interruption
+    report.on_train_end()
+
+
+class InterruptOnce(tune.Callback):
+    """At ``INTERRUPTED_AT``, interrupt the run as Ctrl+C does (SIGUSR1: Tune saves the experiment, returns)."""
+
+    def __init__(self, marker):
+        self.marker = marker  # the restored run unpickles this callback too: interrupt once only
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if (trial.config["name"], result.get(EPOCHS)) == INTERRUPTED_AT and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+
+def scripted_asha(folder, name, callbacks=()):
+    options = ENGINES["ray"].resolve_options({"scheduler": "asha", "grace_period": 1, "reduction_factor": 2})
+    return tune.Tuner(
+        with_autoinit(scripted_trial, folder=folder, checkpoint=True, metric="score"),
+        param_space={"name": tune.grid_search(list(CURVES)), "init": "default"},  # one at a time, in order
+        tune_config=tune.TuneConfig(metric="score", mode="max", scheduler=make_scheduler(options, 4),
+                                    max_concurrent_trials=1),
+        run_config=tune.RunConfig(storage_path=folder, name=name, verbose=0, callbacks=list(callbacks)),
+    )
+
+
+def epochs_reported(results):
+    return {result.config["name"]: result.metrics[EPOCHS] for result in results}
+
+
+@pytest.mark.slow
+def test_an_interrupted_and_resumed_asha_sweep_prunes_as_an_uninterrupted_one(ray_session, tmp_path):
+    folder = str(tmp_path)
+    uninterrupted = epochs_reported(scripted_asha(folder, "whole").fit())
+    assert uninterrupted == {"A": 4, "B": 4, "C": 1, "D": 4, "E": 1, "F": 2}
+    first = scripted_asha(folder, "cut", [InterruptOnce(os.path.join(folder, "interrupted"))]).fit()
+    assert set(epochs_reported(first)) == set("ABCD"), "the first run was not interrupted during trial D"
+    path = os.path.join(folder, "cut")
+    resumed = tune.Tuner.restore(path, trainable=with_autoinit(scripted_trial, folder=folder, checkpoint=True,
+                                                                metric="score"), resume_errored=True).fit()
+    assert not resumed.errors
+    assert epochs_reported(resumed) == uninterrupted
+    (record,) = [r for r in records.read_records(path) if r["hyperparameters"]["name"] == "D"]
+    assert 1 <= record["restored_from"]["epochs_completed"] < 4  # D went on from its checkpoint
+    assert record["executions"][-1]["arms"]["default"]["epochs"] == 4

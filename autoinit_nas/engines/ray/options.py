@@ -11,6 +11,9 @@ SCHEDULERS = ("fifo", "asha", "hyperband", "pbt")
 # Schedulers that pause or clone trials, so each report must carry a checkpoint.
 CHECKPOINTING = ("hyperband", "pbt")
 CHECKPOINT_CHOICES = ("auto", "on", "off")
+# Schedulers that stop trials on partial budgets (successive halving): several arms run as one search each.
+# PBT is not one of them: it clones trials into one another and takes one arm only.
+SUCCESSIVE_HALVING = ("asha", "hyperband")
 DEFAULTS = {
     "address": None,
     "scheduler": "fifo",
@@ -54,6 +57,16 @@ def checkpointing(options):
     if choice == "auto":
         return options.get("scheduler") in CHECKPOINTING
     return choice == "on"
+
+
+def multi_fidelity(options):
+    """Whether the scheduler stops trials on partial budgets (ASHA, HyperBand), so several arms run as one search each.
+
+    Example:
+        >>> multi_fidelity({"scheduler": "asha"}), multi_fidelity({"scheduler": "pbt"})
+        (True, False)
+    """
+    return options.get("scheduler") in SUCCESSIVE_HALVING
 
 
 def validate(options):

@@ -3,7 +3,8 @@
 Every scheduler's ``time_attr`` is ``EPOCHS``, the completed-epochs counter
 ``RayReportCallback`` reports: it counts from a restored checkpoint's epoch,
 so a trial that Tune pauses, retries or resumes keeps its place in the rungs,
-where Tune's own ``training_iteration`` would restart at 1.
+where Tune's own ``training_iteration`` would restart at 1. ASHA's rungs
+survive an interrupted sweep's restore (``asha.ResumableASHAScheduler``).
 """
 
 from autoinit_nas.engines.ray.options import SCHEDULERS
@@ -17,18 +18,22 @@ PBT_MUTABLE = ("learning_rate",)
 def make_scheduler(options, epochs, param_space=None):
     """The Tune scheduler ``options["scheduler"]`` names (None for "fifo"), ``max_t`` = ``epochs``.
 
-    Metric and mode come from ``tune.TuneConfig``. PBT mutates ``PBT_MUTABLE``
+    Metric and mode come from ``tune.TuneConfig``. ASHA is
+    ``asha.ResumableASHAScheduler``, which rebuilds its rungs when
+    ``Tuner.restore`` resumes the experiment. PBT mutates ``PBT_MUTABLE``
     keys of ``param_space`` (resampling from their domains).
 
     Example:
         >>> type(make_scheduler({"scheduler": "asha", "grace_period": 1, "reduction_factor": 2}, 4)).__name__
-        'AsyncHyperBandScheduler'
+        'ResumableASHAScheduler'
 
     Raises:
         ValueError: ``grace_period`` above ``epochs``, or PBT without a
             sampled learning rate in ``param_space``.
     """
     from ray.tune import schedulers
+
+    from autoinit_nas.engines.ray.asha import ResumableASHAScheduler
 
     name = options.get("scheduler", "fifo")
     if name not in SCHEDULERS:
@@ -42,8 +47,8 @@ def make_scheduler(options, epochs, param_space=None):
             raise ValueError(
                 f"`grace_period` must be at most the epochs a trial trains ({epochs}). Received: grace_period={grace}"
             )
-        return schedulers.ASHAScheduler(time_attr=EPOCHS, max_t=epochs, grace_period=grace,
-                                        reduction_factor=factor)
+        return ResumableASHAScheduler(time_attr=EPOCHS, max_t=epochs, grace_period=grace,
+                                      reduction_factor=factor)
     if name == "hyperband":
         return schedulers.HyperBandScheduler(time_attr=EPOCHS, max_t=epochs, reduction_factor=factor)
     return schedulers.PopulationBasedTraining(
