@@ -188,6 +188,8 @@ def test_run_sweep_rejects_unknown_hyperparameters(tmp_path):
         sweep.run_sweep(spec, progress=lambda line: None)
 
 
+# make check: ~20 s; paired Ray sweeps are covered in make test by tests/integrations/test_ray_tune.py
+@pytest.mark.slow
 def test_ray_engine_runs_paired_trials(tmp_path, ray_session):
     lines = []
     spec = sweep.SweepSpec(engine="ray", space="mlp", data="wine", trials=1, epochs=1, init="compare",

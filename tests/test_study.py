@@ -40,6 +40,8 @@ def _trial_folders(out):
     )
 
 
+# make check: ~40 s; the wheel test also runs a two-candidate study there
+@pytest.mark.slow
 def test_tiny_study_trains_every_arm_reports_and_resumes_only_what_is_missing(ray_session, tmp_path):
     out = str(tmp_path / "study")
     spec = load_spec(_tiny_config(str(tmp_path)), out=out)
