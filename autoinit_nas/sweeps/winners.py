@@ -15,13 +15,14 @@ Example:
     ['he', '03', 'ab12', '0.900', '0.850', '2']
 """
 
-import json
 import math
 import os
 
 import numpy as np
 
 from autoinit_nas.integrations.keras_tuner import hyperparameters_from_overrides
+from autoinit_nas.engines.errors import SweepError
+from autoinit_nas.sweeps.state import read_state, write_state
 from autoinit_nas.trials import records
 from autoinit_nas.trials.arms import apply_arm, data_batch
 
@@ -72,7 +73,7 @@ def retrain_winners(spec, searches, progress=print):
         if row is None or row.get("trial_id") != str(record["trial_id"]) or row.get("epochs") != search.epochs:
             loaded = loaded or search.load()
             row = retrain(search, record, *loaded)
-            _write_row(path, row)
+            write_state(path, row)
         rows.append(row)
         progress(f"winner of {row['arm']}: trial {row['trial_id']}  {spec.objective} {row['val_score']:.3f}  "
                  f"test accuracy {row['test_accuracy']:.3f} after {row['epochs']} epochs")
@@ -146,17 +147,7 @@ def _cell(value):
 
 
 def _read_row(path):
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as stream:
-        try:
-            return json.load(stream)
-        except ValueError:
-            return None  # a torn write: retrain
-
-
-def _write_row(path, row):
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as stream:
-        json.dump(row, stream, indent=1, sort_keys=True, default=str)
-    os.replace(temporary, path)
+    try:
+        return read_state(path)
+    except SweepError:
+        return None  # a torn write: retrain
