@@ -163,6 +163,8 @@ def test_seed_zero_fixes_the_sampled_architectures(tmp_path, capsys):
     assert sampled[0] == sampled[1]
 
 
+# make check (~10 s): Hyperband continuations stay covered in make test by test_keras_tuner_hyperband
+@pytest.mark.slow
 def test_hyperband_sweep_continues_a_candidate_from_its_checkpoint(tmp_path, capsys):
     import warnings
 

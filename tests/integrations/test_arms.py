@@ -65,6 +65,8 @@ def test_prepare_model_applies_any_arm_and_lsuv_needs_data():
     assert abs(float(np.var(batch @ kernel)) - 1.0) < 0.1
 
 
+# make check (~8 s): arms through the Ray engine stay covered by test_ray_tune's paired sweep
+@pytest.mark.slow
 def test_sweep_command_takes_arms_and_the_ray_engine_trains_each(tmp_path, ray_session):
     import argparse
 

@@ -424,6 +424,8 @@ def test_hyperband_continuations_keep_their_loaded_weights(tmp_path):
             np.testing.assert_array_equal(expected, actual)
 
 
+# make check (~7 s)
+@pytest.mark.slow
 def test_grid_search_runs_every_combination(tmp_path):
     space = only_units(depth=2, activation="tanh")
     space["hyperparameters"].Boolean("skip")  # 2 widths x skip or not: four candidates
@@ -452,6 +454,8 @@ def test_bayesian_optimization_initializes_its_proposals(tmp_path):
 # --- distributed -----------------------------------------------------------------------
 
 
+# make check (~10 s): three processes (chief and two workers)
+@pytest.mark.slow
 def test_distributed_search_runs_the_same_script(tmp_path):
     """A chief and a worker process, keras-tuner's environment variables, one unchanged script."""
     with socket.socket() as probe_socket:
