@@ -56,17 +56,25 @@ def test_tiny_study_trains_every_arm_reports_and_resumes_only_what_is_missing(ra
             assert len(trained[arm]["history"]["val_accuracy"]) == 2
         # Same seed, same data order: the arms differ only by their initial weights.
         assert len({tuple(trained[arm]["history"]["val_accuracy"]) for arm in ARMS}) > 1
+        # Each arm's ranked run has a test score; its reference run has its own seed and the full epochs.
+        for arm in ARMS:
+            assert 0.0 <= trained[arm]["test_accuracy"] <= 1.0
+            reference = trained[arm]["reference"]
+            assert reference["seed"] != record["seed"] and reference["epochs"] == 2
+            assert 0.0 <= reference["test_accuracy"] <= 1.0
+        assert record["proxies"]["params"] > 0 and "synflow" in record["proxies"]
 
     files = build_report(spec, samples=50)
     ranking = pd.read_csv(files["ranking.csv"])
-    assert {"arm", "budget", "spearman", "ci_low", "ci_high", "n"} <= set(ranking.columns)
-    assert set(ranking["arm"]) == set(ARMS)
+    assert {"arm", "budget", "reference", "spearman", "ci_low", "ci_high", "n"} <= set(ranking.columns)
+    assert set(ARMS) | {"params", "synflow"} <= set(ranking["arm"]) and set(ranking["reference"]) == {"own", "neutral"}
     paired = pd.read_csv(files["paired.csv"])
     assert len(paired) == 3 * len(ARMS) and "difference_he" in paired.columns
-    regret = pd.read_csv(files["regret.csv"])
-    assert {"arm", "budget", "k", "mean_regret", "ci_low", "ci_high", "hit_rate"} <= set(regret.columns)
+    search = pd.read_csv(files["search.csv"])
+    assert {"arm", "search", "budget", "k", "mean_regret", "ci_low", "ci_high", "hit_rate"} <= set(search.columns)
+    assert set(pd.read_csv(files["ceiling.csv"])["arm"]) >= set(ARMS)
     text = open(files["report.md"], encoding="utf-8").read()
-    assert "Converged quality" in text and "win/tie/loss" in text
+    assert "## Ranking fidelity" in text and "## Replayed searches" in text
     assert all(os.path.getsize(files[name]) > 0 for name in files if name.endswith(".png"))
 
     # A candidate whose trial was cut short (no finished record) trains again; the others do not.
@@ -114,31 +122,55 @@ def test_a_killed_study_resumes_without_retraining_finished_candidates(tmp_path)
 
 def _record(candidate, histories, diverged=()):
     arms = {arm: {"history": {"val_accuracy": series}, "diverged": arm in diverged, "init_seconds": 0.1,
-                  "train_seconds": 1.0, "epochs": len(series)} for arm, series in histories.items()}
+                  "train_seconds": 1.0, "epochs": len(series), "test_accuracy": None if arm in diverged else 0.9,
+                  "reference": {"seed": 104736, "epochs": 3, "test_accuracy": 0.85}}
+            for arm, series in histories.items()}
     values = {"blocks": 1, "block_0_layers": 2, "block_0_activation": "relu", "block_0_normalization": "none"}
     return {"hyperparameters": {"candidate": {"candidate": candidate, "space": "s", "dataset": "d",
                                               "num_classes": 4, "values": values}},
-            "executions": [{"arms": arms}], "status": "diverged" if diverged else "completed"}
+            "executions": [{"arms": arms}], "status": "diverged" if diverged else "completed", "seed": 7,
+            "proxies": {"params": 120, "synflow": 3.5}}
 
 
-def test_long_table_scores_a_diverged_run_at_chance_after_it_stopped():
-    from autoinit_nas.study.table import long_table
+def test_study_tables_score_a_diverged_run_at_chance_after_it_stopped():
+    from autoinit_nas.study.table import study_tables
 
     finished = {"s/d/0": _record("s/d/0", {"he": [0.5, 0.7, 0.8], "autoinit": [0.6, None]}, diverged=["autoinit"])}
-    table = long_table(finished, ["he", "autoinit"], epochs=3)
-    scores = table.pivot(index="epoch", columns="arm", values="score")
+    tables = study_tables(finished, ["he", "autoinit"], epochs=3)
+    scores = tables["scores"].pivot(index="epoch", columns="arm", values="val_accuracy")
     assert scores["he"].tolist() == [0.5, 0.7, 0.8]
     assert scores["autoinit"].tolist() == [0.6, 0.25, 0.25]  # 4 classes: chance is 1/4
-    assert table.groupby("arm")["diverged"].all().to_dict() == {"autoinit": True, "he": False}
-    assert set(table["depth_bucket"]) == {"1-3"} and set(table["normalization"]) == {"none"}
+    assert tables["scores"].groupby("arm")["diverged"].all().to_dict() == {"autoinit": True, "he": False}
+    assert set(tables["scores"]["depth_bucket"]) == {"1-5"} and set(tables["scores"]["normalization"]) == {"none"}
+    assert set(tables["scores"]["activation_family"]) == {"rectifier"}
+    outcomes = tables["outcomes"].set_index("arm")["test_accuracy"].to_dict()
+    assert outcomes == {"he": 0.9, "autoinit": 0.25}  # no finite test score: chance
+    reference = tables["reference"]
+    assert set(reference["seed"]) == {104736} and not set(reference["seed"]) & set(tables["outcomes"]["seed"])
+    assert tables["proxies"].set_index("proxy")["value"].to_dict() == {"params": 120.0, "synflow": 3.5}
+
+
+def test_a_record_without_reference_runs_is_not_finished(tmp_path):
+    from autoinit_nas.study.runner import finished_runs
+    from autoinit_nas.trials import records
+
+    record = _record("s/d/0", {"he": [0.5, 0.7, 0.8]})
+    old = _record("s/d/1", {"he": [0.5, 0.7, 0.8]})
+    del old["executions"][0]["arms"]["he"]["reference"]  # a record of the first study design
+    for index, item in enumerate((record, old)):
+        full = records.new_record("ray", str(index), "he", seed=7)
+        full.update(item)
+        folder = tmp_path / "ray" / "run-1" / f"trial_{index}"
+        records.write_record(str(folder), full)
+    assert sorted(finished_runs(str(tmp_path), ["he"], 3)) == ["s/d/0"]
 
 
 def test_flags_override_the_study_config_and_bad_arms_are_named():
-    spec = load_spec("study-quick", space="heterogeneous-normalized", data="digits", arms=["he", "autoinit"],
+    spec = load_spec("study-quick", space="normalized", data="digits", arms=["he", "autoinit"],
                      candidates=2, epochs=3, budgets=[1, 2])
-    assert [entry["name"] for entry in spec.spaces] == ["heterogeneous-normalized"]
+    assert [entry["name"] for entry in spec.spaces] == ["normalized"]
     assert [entry["name"] for entry in spec.datasets] == ["digits"]
-    assert (spec.arms, spec.candidates, spec.epochs, spec.budgets, spec.runs) == (["he", "autoinit"], 2, 3, [1, 2], 4)
+    assert (spec.arms, spec.candidates, spec.epochs, spec.budgets, spec.runs) == (["he", "autoinit"], 2, 3, [1, 2], 8)
     with pytest.raises(ValueError, match=r"Received: arms=\['he', 'glorot'\]"):
         load_spec("study-quick", arms=["he", "glorot"])
     with pytest.raises(ValueError, match="budgets"):

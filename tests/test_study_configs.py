@@ -6,12 +6,13 @@ import pytest
 import search_spaces
 from autoinit_nas.init_methods import METHODS
 from autoinit_nas import configs, datasets
+from autoinit_nas.study.replay import hyperband_candidates
 
 STUDIES = [name for name in configs.names() if configs.get(name).get("kind") == "study"]
 
 
 def test_quick_and_full_studies_are_bundled():
-    assert {"study-quick", "study-full"} <= set(STUDIES)
+    assert {"study-quick", "study-standard"} <= set(STUDIES)
 
 
 @pytest.mark.parametrize("name", STUDIES)
@@ -20,7 +21,9 @@ def test_study_design_is_complete(name):
     assert set(config["arms"]) <= set(METHODS) and {"default", "he", "lsuv", "autoinit"} <= set(config["arms"])
     assert len(config["spaces"]) >= 2 and len(config["datasets"]) >= 2
     assert all(0 < budget < config["epochs"] for budget in config["budgets"])
-    assert config["candidates"] >= max(config["ks"])
+    assert config["epochs"] >= 3 * max(config["budgets"])  # the floor: E at least 3x the largest budget
+    assert config["candidates"] >= max(max(config["ks"]), hyperband_candidates(config["epochs"], 3))
+    assert 0 < config["test_fraction"] < 0.5
     assert config["expected_cost"]
 
 
@@ -35,7 +38,7 @@ def test_every_space_builds_on_every_dataset(name):
                                                      **entry.get("space_options", {}))
             hp = keras_tuner.HyperParameters()
             assert build(hp).output_shape == (None, data.num_classes)
-            assert set(config.get("hyperparameters", {})) <= set(hp.values)
+            assert set(config.get("hyperparameters", {})) | set(entry.get("hyperparameters", {})) <= set(hp.values)
         options = entry.get("space_options", {}).get("normalizations")
         normalized = normalized or (options is not None and "none" not in options)
     assert normalized, "a study needs one space where every block is normalized"

@@ -2,11 +2,13 @@
 
 Trains sampled candidates of one or more search spaces on offline datasets
 under several init arms (``autoinit_nas.init_methods``) on Ray Tune, then
-reports paired accuracy, evaluation fidelity and simulated search regret
-(``autoinit_nas.study.stats``). Rooms: ``spec`` (config and flags),
-``candidates`` (sampling), ``trainable`` (one trial), ``runner`` (Ray,
-resume, progress), ``table`` (records to the long table), ``report`` and
-``plots``, ``command`` (``autoinit-nas study``).
+reports ranking fidelity against independent reference runs, replayed
+searches and paired test accuracy, per cell and pooled. Rooms: ``spec``
+(config and flags), ``candidates`` (sampling), ``trainable`` (one trial),
+``runner`` (Ray, resume, progress), ``table`` (records to tables),
+``fidelity``, ``replay``, ``proxies`` and ``pooled`` (the statistics),
+``report`` and ``plots``, ``summary`` (the README's tables), ``command``
+(``autoinit-nas study``).
 
 Example:
     >>> from autoinit_nas.study import load_spec

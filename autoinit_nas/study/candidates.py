@@ -31,9 +31,9 @@ def space_of(space_entry, dataset):
     return factory(dataset.input_shape, dataset.num_classes, **dict(space_entry.get("space_options") or {}))
 
 
-def load_dataset(entry, seed):
-    """The dataset of a study dataset entry ({"name", "limit"})."""
-    return datasets.load(entry["name"], seed=seed, limit=entry.get("limit"))
+def load_dataset(entry, seed, test_fraction=None):
+    """The dataset of a study dataset entry ({"name", "limit"}), with a test split of ``test_fraction``."""
+    return datasets.load(entry["name"], seed=seed, limit=entry.get("limit"), test_fraction=test_fraction)
 
 
 def sample(build, overrides, count, seed, label):
@@ -88,7 +88,9 @@ def study_candidates(spec):
         dataset = load_dataset(data_entry, spec.seed)
         build = space_of(space_entry, dataset)
         label = f"{space_entry['name']}/{data_entry['name']}"
-        drawn = sample(build, spec.hyperparameters, spec.candidates, spec.seed, label)
+        # A space entry's own "hyperparameters" narrow that space only (over the study-wide ones).
+        overrides = dict(spec.hyperparameters, **(space_entry.get("hyperparameters") or {}))
+        drawn = sample(build, overrides, spec.candidates, spec.seed, label)
         for index, values in enumerate(drawn):
             found.append({"candidate": f"{label}/{index}", "space": space_entry["name"],
                           "dataset": data_entry["name"], "index": index, "num_classes": dataset.num_classes,

@@ -41,8 +41,12 @@ def add_arguments(parser):
     parser.add_argument("--data", metavar="D", help="keep only these datasets (comma-separated)")
     parser.add_argument("--arms", type=arm_list, metavar="a,b,...", help="init arms to compare")
     parser.add_argument("--candidates", type=positive_int, metavar="N", help="candidates per space and dataset")
-    parser.add_argument("--epochs", type=positive_int, metavar="E", help="epochs of every run (converged quality)")
+    parser.add_argument("--epochs", type=positive_int, metavar="E",
+                        help="epochs of every ranked and reference run (at least 3x the largest budget)")
     parser.add_argument("--budgets", type=_int_list, metavar="1,2,4", help="short budgets (epochs)")
+    parser.add_argument("--ks", type=_int_list, metavar="8,16", help="candidates per replayed search")
+    parser.add_argument("--bn-recalibrate", action="store_true", default=None,
+                        help="recompute BatchNorm moving statistics on training data before every evaluation")
     parser.add_argument("--out", metavar="DIR", help="study directory (default out/<config>)")
     parser.add_argument("--address", metavar="ADDR", help="Ray cluster address (default: RAY_ADDRESS or local)")
     parser.add_argument("--report-only", action="store_true", help="write the report of what finished; train nothing")
@@ -52,7 +56,8 @@ def spec_from_args(args):
     """A ``StudySpec`` from parsed ``study`` arguments (config first, flags over it)."""
     out = args.out or f"out/{str(args.config).rsplit('/', 1)[-1].removesuffix('.json')}"
     return load_spec(args.config, space=args.space, data=args.data, arms=args.arms, candidates=args.candidates,
-                     epochs=args.epochs, budgets=args.budgets, out=out, address=args.address)
+                     epochs=args.epochs, budgets=args.budgets, ks=args.ks, bn_recalibrate=args.bn_recalibrate,
+                     out=out, address=args.address)
 
 
 def run(args):

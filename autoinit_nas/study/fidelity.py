@@ -45,11 +45,16 @@ def spearman(x, y):
         >>> round(spearman([1, 2, 3], [1, 3, 2]), 3)
         0.5
     """
-    return float(_rows_rho(np.asarray(x, float)[None], np.asarray(y, float)[None])[0])
+    return float(rows_spearman(np.asarray(x, float)[None], np.asarray(y, float)[None])[0])
 
 
-def _rows_rho(x, y):
-    """rho of each row pair of two (rows, n) arrays: Pearson correlation of the rows' ranks."""
+def rows_spearman(x, y):
+    """rho of each row pair of two (rows, n) arrays (Pearson correlation of the rows' ranks); NaN where constant.
+
+    Example:
+        >>> rows_spearman([[1, 2, 3], [1, 2, 3]], [[1, 2, 3], [3, 2, 1]]).tolist()
+        [1.0, -1.0]
+    """
     rank_x = scipy_stats.rankdata(x, axis=1)
     rank_y = scipy_stats.rankdata(y, axis=1)
     rank_x -= rank_x.mean(axis=1, keepdims=True)
@@ -72,7 +77,7 @@ def spearman_interval(x, y, samples=SAMPLES, seed=SEED, confidence=paired_stats.
     if len(x) < 3:
         return np.nan, np.nan, np.nan, len(x)
     picks = paired_stats.resample(len(x), samples, seed)
-    low, high = paired_stats.percentile_interval(_rows_rho(x[picks], y[picks]), confidence)
+    low, high = paired_stats.percentile_interval(rows_spearman(x[picks], y[picks]), confidence)
     return spearman(x, y), low, high, len(x)
 
 
@@ -111,10 +116,26 @@ def ranking(scores, reference, budgets, proxies=None, by=("space", "dataset"), s
         >>> ranking(scores, reference, [1], by=(), samples=20)[["arm", "reference", "spearman", "n"]].values.tolist()
         [['he', 'own', 1.0, 5], ['he', 'neutral', 1.0, 5]]
     """
+    rows = [dict(key, arm=arm, budget=budget, reference=name, **_rho_fields(x, y, samples, seed, confidence))
+            for key, arm, budget, name, x, y in ranking_pairs(scores, reference, budgets, proxies, by, strata)]
+    return pd.DataFrame(rows, columns=list(by) + RANKING_COLUMNS)
+
+
+def ranking_pairs(scores, reference, budgets, proxies=None, by=("space", "dataset"), strata=()):
+    """What ``ranking`` correlates: (key, arm, budget, reference, x, y) per row, x and y in candidate order.
+
+    ``key`` holds the ``by`` columns and ``stratum``; x is the b-epoch score, y
+    the reference (``own`` or ``neutral``), on the candidates having both.
+
+    Example:
+        >>> scores = pd.DataFrame({"candidate": [0, 1], "arm": "he", "epoch": 1, "val_accuracy": [0.2, 0.1]})
+        >>> reference = scores.rename(columns={"val_accuracy": "test_accuracy"})
+        >>> [(arm, name, x.tolist()) for _, arm, _, name, x, _ in ranking_pairs(scores, reference, [1], by=())]
+        [('he', 'own', [0.2, 0.1]), ('he', 'neutral', [0.2, 0.1])]
+    """
     _require(scores, ("candidate", "arm", "epoch", "val_accuracy"), "scores")
     if proxies is not None:
         scores = pd.concat([scores, _proxy_scores(proxies, scores, by)], ignore_index=True)
-    rows = []
     for key, cell, cell_reference in cells(scores, reference, by, strata):
         targets = reference_targets(cell_reference)
         for arm in sorted(cell["arm"].unique()):
@@ -124,14 +145,8 @@ def ranking(scores, reference, budgets, proxies=None, by=("space", "dataset"), s
                     continue
                 for name in ("own", "neutral"):
                     column = arm if name == "own" else "neutral"
-                    if column not in targets.columns:
-                        continue
-                    joined = pd.concat([short, targets[column]], axis=1, join="inner").dropna()
-                    rho, low, high, n = spearman_interval(joined.iloc[:, 0], joined.iloc[:, 1], samples, seed,
-                                                          confidence)
-                    rows.append(dict(key, arm=arm, budget=budget, reference=name, spearman=rho, ci_low=low,
-                                     ci_high=high, n=n))
-    return pd.DataFrame(rows, columns=list(by) + RANKING_COLUMNS)
+                    if column in targets.columns:
+                        yield (key, arm, budget, name) + _joined(short, targets[column])
 
 
 def _proxy_scores(proxies, scores, by):
@@ -158,16 +173,35 @@ def ceiling(outcomes, reference, by=("space", "dataset"), strata_table=None, str
         >>> ceiling(outcomes, reference, by=(), samples=20)[["arm", "spearman", "n"]].values.tolist()
         [['he', 0.6, 4]]
     """
+    rows = [dict(key, arm=arm, **_rho_fields(x, y, samples, seed, confidence))
+            for key, arm, x, y in ceiling_pairs(outcomes, reference, by, strata_table, strata)]
+    return pd.DataFrame(rows, columns=list(by) + CEILING_COLUMNS)
+
+
+def ceiling_pairs(outcomes, reference, by=("space", "dataset"), strata_table=None, strata=()):
+    """What ``ceiling`` correlates: (key, arm, ranked test accuracy, reference test accuracy), candidate order.
+
+    Example:
+        >>> outcomes = pd.DataFrame({"candidate": [1, 0], "arm": "he", "test_accuracy": [0.2, 0.1]})
+        >>> [(arm, x.tolist(), y.tolist()) for _, arm, x, y in ceiling_pairs(outcomes, outcomes, by=())]
+        [('he', [0.1, 0.2], [0.1, 0.2])]
+    """
     _require(outcomes, ("candidate", "arm", "test_accuracy"), "outcomes")
     if strata_table is not None and strata:
         columns = list(by) + ["candidate"] + list(strata)
         outcomes = outcomes.merge(strata_table[columns].drop_duplicates(), on=list(by) + ["candidate"])
-    rows = []
     for key, cell, cell_reference in cells(outcomes, reference, by, strata if strata_table is not None else ()):
         targets = reference_targets(cell_reference) if len(cell_reference) else pd.DataFrame()
         ranked = cell.pivot_table(index="candidate", columns="arm", values="test_accuracy")
         for arm in sorted(set(ranked.columns) & set(targets.columns)):
-            joined = pd.concat([ranked[arm], targets[arm]], axis=1, join="inner").dropna()
-            rho, low, high, n = spearman_interval(joined.iloc[:, 0], joined.iloc[:, 1], samples, seed, confidence)
-            rows.append(dict(key, arm=arm, spearman=rho, ci_low=low, ci_high=high, n=n))
-    return pd.DataFrame(rows, columns=list(by) + CEILING_COLUMNS)
+            yield (key, arm) + _joined(ranked[arm], targets[arm])
+
+
+def _joined(x, y):
+    """(x, y) as float arrays on the candidates both series have, in candidate order."""
+    joined = pd.concat([x, y], axis=1, join="inner").dropna().sort_index()
+    return joined.iloc[:, 0].to_numpy(float), joined.iloc[:, 1].to_numpy(float)
+
+
+def _rho_fields(x, y, samples, seed, confidence):
+    return dict(zip(("spearman", "ci_low", "ci_high", "n"), spearman_interval(x, y, samples, seed, confidence)))

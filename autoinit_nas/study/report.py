@@ -1,216 +1,210 @@
-"""A study's report: ``DIR/report/`` with report.md, ranking.csv, regret.csv, paired.csv and plots.
+"""A study's report: ``DIR/report/`` with its tables (CSV), report.md and plots.
 
-Reads the finished trial records (``runner.finished_runs``), turns them into
-the long table (``table.long_table``) and computes everything with
-``autoinit_nas.study.stats``: paired accuracy against "default" and "he",
-evaluation fidelity per arm and budget, simulated search regret, and the
-same split by space, dataset, depth bucket, activation and normalization.
+Reads the finished trial records (``runner.finished_runs``) as the tables of
+``table.study_tables`` (scores, outcomes, reference runs, proxies) and computes,
+within each (space, dataset) cell and pooled over cells (``pooled``): ranking
+fidelity against ``own`` and ``neutral`` reference runs with the noise ceiling
+and the zero-cost proxies (``fidelity``), the replayed random, Hyperband and
+ASHA searches (``replay``), and each arm's test accuracy paired against ``he``
+and ``default``; each also per stratum (``STRATA``). No cell is singled out.
 """
 
+import json
 import os
 
-import numpy as np
+import pandas as pd
 
-from autoinit_nas.study import stats as study_stats
-from autoinit_nas.report import markdown_table
-from autoinit_nas.study import plots
+from autoinit_nas.study import fidelity, plots, pooled, replay
 from autoinit_nas.study.runner import finished_runs
-from autoinit_nas.study.table import long_table
+from autoinit_nas.study.summary import interval, markdown, number, p_value, search_label
 
 REPORT_FOLDER = "report"
-TIE = 0.005  # accuracy differences within half a point count as ties
-SPLITS = ("space", "dataset", "depth_bucket", "activation", "normalization")
-REFERENCES = ("default", "he")
+CELL = ("space", "dataset")
+ALL = pooled.ALL
+STRATA = ("normalization", "depth_bucket", "activation_family")
+BASELINES = ("he", "default")
+REPLAY_SAMPLES = 200
+TABLES = ("scores", "outcomes", "reference", "proxies")
+RESULTS = ("ranking", "ceiling", "search", "search_paired", "paired", "paired_summary")
 
 
-def build_report(spec, wall_seconds=None, samples=study_stats.SAMPLES):
-    """Write ``<spec.out>/report/``; returns {name: path} of what it wrote.
+def build_report(spec, wall_seconds=None, samples=fidelity.SAMPLES):
+    """Write ``<spec.out>/report/``; returns {file name: path} of what it wrote.
 
     Example:
         >>> from autoinit_nas.study.spec import load_spec
         >>> files = build_report(load_spec("study-quick", out="out/study-quick"))  # doctest: +SKIP
     """
-    out = os.path.join(spec.out, REPORT_FOLDER)
-    os.makedirs(out, exist_ok=True)
-    table = long_table(finished_runs(spec.out, spec.arms, spec.epochs), spec.arms, spec.epochs, spec.objective)
-    if table.empty:
+    from autoinit_nas.study.table import study_tables
+
+    tables = study_tables(finished_runs(spec.out, spec.arms, spec.epochs), spec.arms, spec.epochs, spec.objective)
+    if tables["scores"].empty:
         raise ValueError(f"No finished study runs under {spec.out}: run the study first.")
-    stats_table = table.drop(columns=["init_seconds", "train_seconds"])
-    budgets = [b for b in spec.budgets if b < spec.epochs] or list(spec.budgets)
-    results = _statistics(stats_table, spec, budgets, samples)
+    return write_report(tables, spec, os.path.join(spec.out, REPORT_FOLDER), wall_seconds, samples)
+
+
+def write_report(tables, spec, out, wall_seconds=None, samples=fidelity.SAMPLES):
+    """Write the report of ``tables`` (``table.study_tables``' dict) into ``out``; {file name: path}."""
+    os.makedirs(out, exist_ok=True)
+    design = design_of(spec, tables, wall_seconds)
+    results = statistics(tables, spec.arms, spec.epochs, design["budgets"], spec.ks, samples)
     files = {}
-    for name in ("ranking", "regret", "paired"):
+    for name, frame in [(name, tables[name]) for name in TABLES] + [(name, results[name]) for name in RESULTS]:
         files[f"{name}.csv"] = os.path.join(out, f"{name}.csv")
-        results[name].to_csv(files[f"{name}.csv"], index=False)
-    table.to_csv(os.path.join(out, "scores.csv"), index=False)
-    files.update(_plots(table, results, spec, out))
-    text = report_markdown(table, results, spec, budgets, wall_seconds, files, out)
+        frame.to_csv(files[f"{name}.csv"], index=False)
+    files["design.json"] = os.path.join(out, "design.json")
+    with open(files["design.json"], "w", encoding="utf-8") as stream:
+        json.dump(design, stream, indent=1, sort_keys=True)
+    files["rho_vs_budget.png"] = plots.rho_vs_budget(results["ranking"], results["ceiling"], spec.arms,
+                                                     spec.epochs, out)
+    files["regret.png"] = plots.regret_per_search(results["search"], spec.arms, out)
     files["report.md"] = os.path.join(out, "report.md")
     with open(files["report.md"], "w", encoding="utf-8") as stream:
-        stream.write(text)
+        stream.write(report_markdown(tables, results, design, spec.arms, files, out))
     return files
 
 
-CELL = ["space", "dataset"]
-
-
-def _with_mean_over_cells(frame, keys, columns):
-    """``frame`` (rows per cell) plus rows space = dataset = "all": the mean of ``columns`` over the cells."""
-    import pandas as pd
-
-    if frame.empty:
-        return frame
-    pooled = frame.groupby(keys, sort=True)[columns].mean().reset_index()
-    pooled["n"] = frame.groupby(keys, sort=True)["n"].sum().to_numpy()
-    pooled["space"], pooled["dataset"] = "all", "all"
-    return pd.concat([pooled, frame], ignore_index=True)[list(frame.columns)]
-
-
-def _statistics(table, spec, budgets, samples):
-    """Fidelity and regret within each (space, dataset) cell (a search never mixes them), then their mean."""
-    references = [r for r in REFERENCES if r in spec.arms]
-    paired = study_stats.paired(table, references=references, epochs=spec.epochs,
-                                split_columns=list(SPLITS) + ["depth"])
-    ranking = study_stats.ranking(table, budgets, epochs=spec.epochs, by=CELL, samples=samples)
-    regret = study_stats.regret(table, budgets, ks=spec.ks, epochs=spec.epochs, by=CELL)
-    results = {
-        "ranking": _with_mean_over_cells(ranking, ["arm", "budget"], ["spearman"]),
-        "regret": _with_mean_over_cells(regret, ["arm", "budget", "k"], ["mean_regret", "hit_rate"]),
-        "paired": paired,
-        "summaries": {ref: study_stats.paired_summary(paired, ref, tie=TIE, samples=samples) for ref in references},
-        "splits": {},
+def design_of(spec, tables, wall_seconds=None):
+    """The design the report states (also ``design.json``): E, budgets, ks, seeds, BN recalibration, ..."""
+    outcomes, reference = tables["outcomes"], tables["reference"]
+    cells = tables["scores"][list(CELL)].drop_duplicates()
+    return {
+        "epochs": int(spec.epochs), "budgets": sorted(int(b) for b in spec.budgets if b < spec.epochs)
+        or sorted(int(b) for b in spec.budgets), "ks": [int(k) for k in spec.ks], "arms": list(spec.arms),
+        "cells": len(cells), "candidates": int(tables["scores"][list(CELL) + ["candidate"]].drop_duplicates().shape[0]),
+        "ranked_seeds": int(outcomes["seed"].nunique()), "reference_seeds": int(reference["seed"].nunique()),
+        "shared_seeds": len(set(outcomes["seed"].dropna()) & set(reference["seed"].dropna())),
+        "bn_recalibrate": bool(getattr(spec, "bn_recalibrate", False)),
+        "test_fraction": getattr(spec, "test_fraction", None), "objective": spec.objective,
+        "spaces": [entry["name"] for entry in spec.spaces], "datasets": [entry["name"] for entry in spec.datasets],
+        "wall_minutes": None if not wall_seconds else round(wall_seconds / 60, 1),
     }
-    baseline = "he" if "he" in spec.arms else spec.arms[0]
-    results["ranking_vs"] = (baseline, study_stats.ranking_differences(
-        table, budgets, baseline, epochs=spec.epochs, by=CELL, samples=samples))
-    reference = "he" if "he" in references else (references[0] if references else None)
-    for column in SPLITS:
-        if reference is not None and paired[column].nunique() > 1:
-            results["splits"][column] = (reference, study_stats.paired_summary(paired, reference, tie=TIE, by=[column],
-                                                                               samples=samples))
-    return results
 
 
-def _plots(table, results, spec, out):
-    files = {"rho_vs_budget.png": plots.rho_vs_budget(results["ranking"], spec.arms, out),
-             "regret.png": plots.regret_per_arm(results["regret"], spec.arms, out),
-             "accuracy_vs_depth.png": plots.accuracy_vs_depth(table, spec.arms, spec.epochs, out)}
-    for reference in ("he", "default"):
-        path = plots.paired_scatter(results["paired"], spec.arms, reference, out) if reference in spec.arms else None
-        if path:
-            files[os.path.basename(path)] = path
-    return files
+def statistics(tables, arms, epochs, budgets, ks, samples=fidelity.SAMPLES):
+    """{name: DataFrame} of ``RESULTS`` from ``tables`` (see the module docstring)."""
+    scores, outcomes, reference = tables["scores"], tables["outcomes"], tables["reference"]
+    proxies = tables["proxies"] if len(tables["proxies"]) else None
+    baselines = [b for b in BASELINES if b in arms]
+    strata = [column for column in STRATA if column in scores.columns]
+    ranking = pooled.pooled_ranking(scores, reference, budgets, proxies, CELL, strata, samples)
+    ceiling = pooled.pooled_ceiling(outcomes, reference, CELL, scores, strata, samples)
+    searches = replay.search_grid(budgets, ks, epochs)
+    search, search_paired = replay.replay(scores, outcomes, searches, baselines, CELL, strata,
+                                          samples=min(samples, REPLAY_SAMPLES))
+    paired = pooled.paired_outcomes(outcomes, scores, baselines, CELL, strata)
+    summary = pooled.paired_summaries(paired, baselines, CELL, strata, samples=samples)
+    return {"ranking": ranking, "ceiling": ceiling, "search": search, "search_paired": search_paired,
+            "paired": paired, "paired_summary": summary}
 
 
-def _f(value, digits=3, signed=False):
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "n/a"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+def _cell(row):
+    return "pooled" if row["space"] == ALL else f"{row['space']} / {row['dataset']}"
 
 
-def _p(value):
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
-
-
-def summary_rows(summary, split=None):
-    """Display rows of a ``paired_summary`` frame (strings)."""
-    rows = []
-    for _, row in summary.iterrows():
-        shown = {split: row[split]} if split else {}
-        shown.update({
-            "arm": row["arm"], "n": int(row["n"]), "win/tie/loss": f"{row['wins']}/{row['ties']}/{row['losses']}",
-            "median diff [95% CI]": f"{_f(row['median_difference'], signed=True)} "
-                                    f"[{_f(row['ci_low'], signed=True)}, {_f(row['ci_high'], signed=True)}]",
-            "Wilcoxon p": _p(row["p_value"]), "Holm p": _p(row["p_holm"]),
-            "diverged": f"{row['divergence_rate']:.0%}",
-        })
-        rows.append(shown)
-    return rows
-
-
-def _markdown(rows):
-    import pandas as pd
-
-    return markdown_table(pd.DataFrame(rows)) if rows else "(none)"
-
-
-def _accuracy_section(table, results, spec):
-    final = table[table["epoch"] == spec.epochs]
-    per_arm = []
-    for arm in spec.arms:
-        runs = final[final["arm"] == arm]
-        per_arm.append({"arm": arm, "runs": len(runs), "mean accuracy": _f(runs["score"].mean()),
-                        "median accuracy": _f(runs["score"].median()),
-                        "diverged": f"{runs['diverged'].mean():.0%}",
-                        "init s (mean)": _f(runs["init_seconds"].mean(), 3),
-                        "train s (mean)": _f(runs["train_seconds"].mean(), 1)})
-    lines = ["## Accuracy", "", f"Final validation accuracy after {spec.epochs} epochs, per arm "
-             "(init s: the arm's own initialization time per run; 0 for default):", "", _markdown(per_arm)]
-    for reference, summary in results["summaries"].items():
-        lines += ["", f"Paired against `{reference}` (same candidate, seed and data order; a tie is "
-                  f"|difference| <= {TIE}; median difference with a 95% bootstrap CI; two-sided Wilcoxon "
-                  "signed-rank p, Holm-corrected across the arms):", "", _markdown(summary_rows(summary))]
+def _header(tables, design, arms):
+    seeds = (f"seeds: {design['ranked_seeds']} ranked-run seeds, {design['reference_seeds']} reference-run seeds, "
+             f"{design['shared_seeds']} shared")
+    lines = ["# Init study", "",
+             f"{design['candidates']} candidates in {design['cells']} cells ({', '.join(design['spaces'])} on "
+             f"{', '.join(design['datasets'])}) x {len(arms)} arms ({', '.join(arms)}); every candidate and arm "
+             f"trains a ranked run and a reference run (its own seed) for E = {design['epochs']} epochs.",
+             f"Budgets {design['budgets']}; searches with k in {design['ks']}; {seeds}; BN recalibration "
+             f"{'on' if design['bn_recalibrate'] else 'off'}; test fraction {design['test_fraction']}; "
+             f"score: {design['objective']} (validation split); every outcome is read on the test split."]
+    if design["wall_minutes"]:
+        lines.append(f"Wall time of the run that finished the study: {design['wall_minutes']} min.")
     return lines
 
 
-def _fidelity_section(results, spec):
-    ranking = results["ranking"]
-    rows = [{"space": r["space"], "dataset": r["dataset"], "arm": r["arm"], "budget": int(r["budget"]),
-             "rho [95% CI]":
-             f"{_f(r['spearman'])} [{_f(r['ci_low'])}, {_f(r['ci_high'])}]", "n": int(r["n"])}
-            for _, r in ranking.iterrows()]
-    baseline, differences = results["ranking_vs"]
-    diff_rows = [{"space": r["space"], "dataset": r["dataset"], "arm": r["arm"], "budget": int(r["budget"]),
-                  f"rho - rho({baseline}) [95% CI]":
-                  f"{_f(r['difference'], signed=True)} [{_f(r['ci_low'], signed=True)}, "
-                  f"{_f(r['ci_high'], signed=True)}]", "p": _p(r["p_value"]), "n": int(r["n"])}
-                 for _, r in differences.iterrows()]
-    return ["## Evaluation fidelity", "",
-            f"Spearman rho between each arm's score after b epochs and the candidate's converged quality "
-            f"(E = {spec.epochs} epochs). {study_stats.CONVERGED_QUALITY} 95% percentile bootstrap over "
-            "candidates, within each space and dataset; rows \"all\" average the cells' rho (no interval).", "",
-            _markdown(rows), "",
-            f"Paired bootstrap between arms (the same resampled candidates for both): rho(arm) - rho({baseline}).",
-            "", _markdown(diff_rows)]
+def _accuracy_section(tables, results, arms):
+    outcomes, reference, scores = tables["outcomes"], tables["reference"], tables["scores"]
+    last = scores.sort_values("epoch").groupby(list(CELL) + ["candidate", "arm"]).tail(1)
+    rows = [{"arm": arm, "runs": int((outcomes["arm"] == arm).sum()),
+             "test accuracy (ranked)": number(outcomes.loc[outcomes["arm"] == arm, "test_accuracy"].mean()),
+             "test accuracy (reference)": number(reference.loc[reference["arm"] == arm, "test_accuracy"].mean()),
+             "diverged": f"{last.loc[last['arm'] == arm, 'diverged'].mean():.0%}",
+             "init s (mean)": number(last.loc[last["arm"] == arm, "init_seconds"].mean()),
+             "train s (mean)": number(last.loc[last["arm"] == arm, "train_seconds"].mean(), 1)} for arm in arms]
+    summary = results["paired_summary"]
+    shown = summary[summary["stratum"] == ALL]
+    paired = [{"cell": _cell(r), "arm": r["arm"], "baseline": r["baseline"], "n": int(r["n"]),
+               "win/tie/loss": f"{r['wins']}/{r['ties']}/{r['losses']}",
+               "median diff [95% CI]": interval(r["median_difference"], r["ci_low"], r["ci_high"], signed=True),
+               "Wilcoxon p": p_value(r["p_value"]), "Holm p": p_value(r["p_holm"])} for _, r in shown.iterrows()]
+    return ["## Test accuracy", "", "Mean test accuracy at E per arm (all cells):", "", markdown(pd.DataFrame(rows)),
+            "", f"Paired per candidate: the arm's ranked-run test accuracy minus the baseline's (a tie is |diff| <= "
+            f"{pooled.TIE}); median with a 95% bootstrap interval; two-sided Wilcoxon signed-rank p; Holm over "
+            "every row of paired_summary.csv (cells, pooled, strata). \"pooled\": every candidate of every cell.", "",
+            markdown(pd.DataFrame(paired))]
+
+
+def _rho_rows(frame, keys):
+    return [dict({key: (_cell(r) if key == "cell" else r[key]) for key in keys},
+                 **{"rho [95% CI]": interval(r["spearman"], r["ci_low"], r["ci_high"]), "n": int(r["n"])})
+            for _, r in frame.iterrows()]
+
+
+def _fidelity_section(results):
+    ranking, ceiling = results["ranking"], results["ceiling"]
+    overall = ranking[ranking["stratum"] == ALL]
+    trained, zero = overall[overall["budget"] > 0], overall[overall["budget"] == 0]
+    pooled_rows = trained[trained["space"] == ALL]
+    return ["## Ranking fidelity", "",
+            "Spearman rho of each arm's validation accuracy after b epochs against the test accuracy at E of the "
+            "arm's own reference run (`own`) or the mean over every arm's reference run (`neutral`). Intervals: "
+            "95% percentile bootstrap over candidates; pooled rows average the cells' rho, the interval from a "
+            "stratified bootstrap (candidates resampled within each cell).", "", "### Pooled over cells", "",
+            markdown(pd.DataFrame(_rho_rows(pooled_rows, ["arm", "budget", "reference"]))), "",
+            "### Noise ceiling", "", "rho between a candidate's ranked run and its reference run, both at E on the "
+            "test split: what no short budget can be expected to beat.", "",
+            markdown(pd.DataFrame(_rho_rows(ceiling[ceiling["stratum"] == ALL], ["cell", "arm"]))), "",
+            "### Zero-cost baselines (budget 0, against `neutral`)", "",
+            markdown(pd.DataFrame(_rho_rows(zero[zero["reference"] == "neutral"], ["cell", "arm"]))), "",
+            "### Per cell", "",
+            markdown(pd.DataFrame(_rho_rows(trained[trained["space"] != ALL], ["cell", "arm", "budget", "reference"])))]
 
 
 def _search_section(results):
-    rows = [{"space": r["space"], "dataset": r["dataset"], "arm": r["arm"], "budget": int(r["budget"]),
-             "k": int(r["k"]),
-             "mean regret [95% CI]": f"{_f(r['mean_regret'])} [{_f(r['ci_low'])}, {_f(r['ci_high'])}]",
-             "hit rate [95% CI]": f"{_f(r['hit_rate'], 2)} [{_f(r['hit_ci_low'], 2)}, {_f(r['hit_ci_high'], 2)}]",
-             "n": int(r["n"])} for _, r in results["regret"].iterrows()]
-    return ["## Search outcome", "",
-            "Simulated budget-limited searches: draw k candidates (2,000 times), pick the best by the arm's "
-            "score at budget b, regret = best converged quality among the k minus the pick's (converged "
-            "quality as above); hit rate = share of searches whose pick is the best of the k. Intervals "
-            "resample the candidate pool. Searches stay within one space and dataset; rows \"all\" average the "
-            "cells. k larger than the pool gives n/a.", "", _markdown(rows)]
+    search = results["search"]
+    search = search[(search["stratum"] == ALL) & (search["subsets"] > 0)]
+    rows = [{"cell": _cell(r), "search": search_label(r), "arm": r["arm"],
+             "test accuracy": number(r["mean_test_accuracy"]),
+             "regret [95% CI]": interval(r["mean_regret"], r["ci_low"], r["ci_high"]),
+             "hit rate": number(r["hit_rate"], 2), "n": int(r["n"])} for _, r in search.iterrows()]
+    paired = results["search_paired"]
+    paired = paired[(paired["space"] == ALL) & (paired["stratum"] == ALL)]
+    diffs = [{"search": search_label(r), "arm": r["arm"], "baseline": r["baseline"],
+              "diff [95% CI]": interval(r["mean_diff"], r["ci_low"], r["ci_high"], signed=True),
+              "p": p_value(r["p"]), "Holm p": p_value(r["p_holm"])} for _, r in paired.iterrows()]
+    return ["## Replayed searches", "",
+            "Random search (k candidates, the best after b epochs), keras-tuner Hyperband and Ray ASHA replayed on "
+            "the recorded curves, every arm on the same candidate subsets and arrival orders; outcome: the pick's "
+            "test accuracy at E; regret: the subset's best test accuracy minus the pick's. A cell with fewer "
+            "candidates than k has no row.", "", markdown(pd.DataFrame(rows)), "",
+            "Paired against the baselines, pooled over cells (mean of the cells' differences; Holm over every "
+            "row of search_paired.csv):", "", markdown(pd.DataFrame(diffs))]
 
 
-def _splits_section(results):
-    lines = ["## Splits", ""]
-    for column, (reference, summary) in results["splits"].items():
-        lines += [f"### By {column.replace('_', ' ')} (paired against `{reference}`)", "",
-                  _markdown(summary_rows(summary, split=column)), ""]
-    return lines
+def _strata_section(results, design):
+    ranking, summary = results["ranking"], results["paired_summary"]
+    budget = min(design["budgets"])
+    rho = ranking[(ranking["space"] == ALL) & (ranking["stratum"] != ALL) & (ranking["budget"] == budget)]
+    paired = summary[(summary["space"] == ALL) & (summary["stratum"] != ALL)]
+    rows = [{"stratum": r["stratum"], "arm": r["arm"], "baseline": r["baseline"], "n": int(r["n"]),
+             "win/tie/loss": f"{r['wins']}/{r['ties']}/{r['losses']}",
+             "median diff [95% CI]": interval(r["median_difference"], r["ci_low"], r["ci_high"], signed=True),
+             "Holm p": p_value(r["p_holm"])} for _, r in paired.iterrows()]
+    return ["## Strata", "", f"Rho at budget {budget}, pooled over the cells holding each stratum:", "",
+            markdown(pd.DataFrame(_rho_rows(rho, ["stratum", "arm", "reference"]))), "",
+            "Paired test accuracy per stratum (every candidate of the stratum):", "", markdown(pd.DataFrame(rows)),
+            "", "Per cell and stratum: ranking.csv, ceiling.csv, search.csv, search_paired.csv, paired_summary.csv."]
 
 
-def report_markdown(table, results, spec, budgets, wall_seconds, files, out):
+def report_markdown(tables, results, design, arms, files, out):
     """The report's Markdown text."""
-    candidates = table["candidate"].nunique()
-    header = ["# Init study", "",
-              f"{candidates} candidates ({', '.join(s['name'] for s in spec.spaces)} on "
-              f"{', '.join(d['name'] for d in spec.datasets)}) x {len(spec.arms)} arms "
-              f"({', '.join(spec.arms)}), {spec.epochs} epochs each, batch {spec.batch_size}; "
-              f"short budgets {budgets}; score: {spec.objective}. Diverged runs score chance accuracy "
-              "from the epoch they stopped."]
-    if wall_seconds:
-        header.append(f"Wall time of the run that finished the study: {wall_seconds / 60:.1f} min.")
     figures = ["## Plots", ""] + [f"![{name}]({os.path.relpath(path, out)})" for name, path in files.items()
-                                  if name.endswith(".png")]
-    lines = header + [""] + _accuracy_section(table, results, spec) + [""] + _fidelity_section(results, spec)
-    lines += [""] + _search_section(results) + [""] + _splits_section(results) + figures
-    return "\n".join(lines) + "\n"
+                                  if name.endswith(".png") and path]
+    sections = [_header(tables, design, arms), _accuracy_section(tables, results, arms), _fidelity_section(results),
+                _search_section(results), _strata_section(results, design), figures]
+    return "\n".join(line for section in sections for line in section + [""]).rstrip() + "\n"

@@ -34,8 +34,8 @@ def finished_runs(out, arms, epochs):
     """{candidate id: record} of the candidates under ``out/ray`` trained to the end under every arm.
 
     A run counts when its record completed or diverged and each arm either
-    ran ``epochs`` epochs or diverged; of several such records (a candidate
-    rerun after a kill) the latest is kept.
+    ran ``epochs`` epochs or diverged, and has its test score and reference
+    run; of several such records (a candidate rerun after a kill) the latest is kept.
 
     Example:
         >>> finished_runs("/nonexistent/study", ["he"], 2)
@@ -50,7 +50,7 @@ def finished_runs(out, arms, epochs):
         trained = executions[-1].get("arms") or {}
         complete = all(
             arm in trained and ((trained[arm].get("epochs") or 0) >= epochs or trained[arm].get("diverged"))
-            for arm in arms
+            and "reference" in trained[arm] for arm in arms
         )
         if complete and str(record.get("updated_at")) >= str((found.get(candidate) or {}).get("updated_at", "")):
             found[candidate] = record
@@ -107,7 +107,8 @@ def _tuner(spec, todo):
 
     store = os.path.abspath(os.path.join(spec.out, RAY_FOLDER))
     settings = {"arms": list(spec.arms), "epochs": spec.epochs, "batch_size": spec.batch_size,
-                "lsuv_batch": spec.lsuv_batch, "seed": spec.seed,
+                "lsuv_batch": spec.lsuv_batch, "seed": spec.seed, "test_fraction": spec.test_fraction,
+                "bn_recalibrate": spec.bn_recalibrate,
                 "cells": {f"{s['name']}/{d['name']}": (s, d) for s, d in spec.cells()}}
     trainable = with_autoinit(train_candidate, autoinit=AutoInit(), seed=spec.seed, metric=spec.objective,
                               mode="max", settings=settings)

@@ -15,7 +15,8 @@ from autoinit_nas.trials.arms import ARMS
 DEFAULTS = {
     "arms": ["default", "he", "lecun", "lsuv", "autoinit-scalar", "autoinit"],
     "candidates": 12, "epochs": 6, "budgets": [1, 2, 4], "ks": [8, 16], "batch_size": 64,
-    "lsuv_batch": None, "objective": "val_accuracy", "seed": 0, "hyperparameters": {},
+    "lsuv_batch": None, "objective": "val_accuracy", "seed": 0, "hyperparameters": {}, "test_fraction": 0.2,
+    "bn_recalibrate": False,
 }
 
 
@@ -27,14 +28,17 @@ class StudySpec:
         >>> spec = StudySpec(spaces=[{"name": "h", "space": "heterogeneous"}], datasets=[{"name": "digits"}],
         ...                  arms=["he", "autoinit"], candidates=3, epochs=2, budgets=[1], out="out/s")
         >>> spec.validate().runs
-        6
+        12
 
     Attributes:
-        spaces: [{"name", "space", "space_options"}]; ``name`` labels the space in tables.
+        spaces: [{"name", "space", "space_options", "hyperparameters", "datasets"}]; ``name`` labels
+            the space in tables; the optional ``hyperparameters`` narrow that space only and
+            ``datasets`` keeps it to those datasets (default: every dataset).
         datasets: [{"name", "limit"}] of ``autoinit_nas.datasets``.
         arms: init arms (``autoinit_nas.trials.arms.ARMS``), trained for every candidate.
         candidates: candidates sampled per (space, dataset).
-        epochs: epochs of every run (E: converged quality is read there).
+        epochs: epochs of every run (E): the ranked run's test accuracy and the
+            reference run's are read there.
         budgets: short budgets b (epochs) for fidelity and simulated searches.
         ks: candidates per simulated search.
         batch_size: training batch size (AutoInit probes at it).
@@ -42,6 +46,8 @@ class StudySpec:
         objective: the score (a Keras log name, higher is better).
         seed: mixed into candidate sampling and every trial seed.
         hyperparameters: overrides applied to every space (fixed values, choices, ranges).
+        test_fraction: share of each dataset held out as the test split (never ranked or selected on).
+        bn_recalibrate: recompute BatchNorm moving statistics on training batches before every evaluation.
         out: the study's folder.
         address: a Ray cluster address (None: a local Ray).
     """
@@ -58,6 +64,8 @@ class StudySpec:
     objective: str = "val_accuracy"
     seed: int = 0
     hyperparameters: dict = dataclasses.field(default_factory=dict)
+    test_fraction: float = 0.2
+    bn_recalibrate: bool = False
     out: str = "out/study"
     address: str = None
     description: str = ""
@@ -65,8 +73,8 @@ class StudySpec:
 
     @property
     def runs(self):
-        """Training runs the study holds: cells x candidates x arms."""
-        return len(self.spaces) * len(self.datasets) * self.candidates * len(self.arms)
+        """Training runs the study holds: cells x candidates x arms x 2 (ranked and reference run)."""
+        return len(self.cells()) * self.candidates * len(self.arms) * 2
 
     def validate(self):
         """``self`` after checking every field; raises ValueError naming the bad one."""
@@ -82,6 +90,13 @@ class StudySpec:
             raise ValueError(
                 f"`budgets` must be epochs between 1 and epochs={self.epochs}. Received: budgets={self.budgets!r}"
             )
+        bad_ks = [k for k in self.ks if isinstance(k, bool) or not isinstance(k, int) or k < 1]
+        if not self.ks or bad_ks:
+            raise ValueError(f"`ks` must be positive ints (candidates per search). Received: ks={self.ks!r}")
+        if isinstance(self.test_fraction, bool) or not 0.0 < float(self.test_fraction) < 0.8:
+            raise ValueError(f"`test_fraction` must lie in (0, 0.8). Received: test_fraction={self.test_fraction!r}")
+        if not isinstance(self.bn_recalibrate, bool):
+            raise ValueError(f"`bn_recalibrate` must be true or false. Received: bn_recalibrate={self.bn_recalibrate!r}")
         if not self.spaces or not self.datasets:
             raise ValueError(
                 f"A study needs at least one space and one dataset. Received: spaces={self.spaces!r}, "
@@ -90,11 +105,21 @@ class StudySpec:
         for entry in self.spaces:
             if not isinstance(entry, dict) or "space" not in entry:
                 raise ValueError(f"Each space must be a dict with a 'space' key. Received: {entry!r}")
+        if not self.cells():
+            raise ValueError(
+                f"No (space, dataset) cell is left: each space's 'datasets' excludes every dataset. Received: "
+                f"spaces={[(s['name'], s.get('datasets')) for s in self.spaces]}, "
+                f"datasets={[d['name'] for d in self.datasets]}"
+            )
         return self
 
     def cells(self):
-        """[(space entry, dataset entry)] in config order; each holds ``candidates`` candidates."""
-        return [(space, data) for space in self.spaces for data in self.datasets]
+        """[(space entry, dataset entry)] in config order; each holds ``candidates`` candidates.
+
+        A space entry's ``"datasets"`` list (names) keeps that space to those datasets.
+        """
+        return [(space, data) for space in self.spaces for data in self.datasets
+                if not space.get("datasets") or data["name"] in space["datasets"]]
 
 
 def _pick(entries, wanted, kind):

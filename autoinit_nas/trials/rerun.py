@@ -26,6 +26,7 @@ class TrainingStart:
         >>> start.restore()
         >>> int(model.optimizer.iterations.numpy())
         0
+        >>> start.restore(seed=7)  # the same start, other dropout masks
     """
 
     def __init__(self, model):
@@ -41,9 +42,25 @@ class TrainingStart:
         # Non-weight variables of the model are its random streams (SeedGenerator states).
         streams = [variable for variable in model.variables if id(variable) not in weights]
         self.variables = list(optimizer.variables) + streams
+        self.streams_from = len(optimizer.variables)
         self.values = [np.array(to_numpy(variable), copy=True) for variable in self.variables]
 
-    def restore(self):
-        """Put every saved variable back to its saved value."""
-        for variable, value in zip(self.variables, self.values):
+    def restore(self, seed=None):
+        """Put every saved variable back to its saved value.
+
+        With ``seed``, the random streams start instead from states derived
+        from it (other dropout masks than the saved start's, the same for one
+        ``seed``): for a second, independent run of the same candidate.
+        """
+        for index, (variable, value) in enumerate(zip(self.variables, self.values)):
+            if seed is not None and index >= self.streams_from:
+                value = _stream_state(value, seed, index)
             variable.assign(value)
+
+
+def _stream_state(saved, seed, index):
+    """A SeedGenerator state ([seed, counter]) of ``saved``'s shape and dtype, derived from (seed, index)."""
+    derived = np.random.default_rng([int(seed), int(index)]).integers(1, 2**31 - 1, size=saved.shape)
+    if saved.shape and saved.shape[-1] == 2:
+        derived[..., 1] = 0  # the counter starts at zero, as a fresh generator's does
+    return derived.astype(saved.dtype)

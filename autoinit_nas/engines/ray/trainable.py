@@ -186,6 +186,30 @@ def current_record():
     return None if trial is None else trial.record
 
 
+def update_record(fields, arm=None):
+    """Add ``fields`` to the running trial's record (to ``arm``'s fields of its last execution) and write it.
+
+    For what a trainable measures beside the epochs (a test score, a second
+    run); JSON-safe values only. Returns False outside a trial (nothing recorded).
+
+    Example:
+        >>> update_record({"test_accuracy": 0.9}, arm="he")  # outside a trial
+        False
+    """
+    trial = ray_trial.current()
+    if trial is None:
+        return False
+    if arm is None:
+        trial.record.update(fields)
+    else:
+        executions = trial.record.get("executions") or []
+        if not executions or arm not in executions[-1]["arms"]:
+            raise ValueError(f"The trial has no arm {arm!r} yet: call prepare_model(..., arm={arm!r}) first.")
+        executions[-1]["arms"][arm].update(fields)
+    trial.write()
+    return True
+
+
 def initial_epoch():
     """Epochs the running trial's model has already trained: its restored checkpoint's, else 0.
 

@@ -1,0 +1,131 @@
+"""The study report on a synthetic study: the files it writes, their columns and known answers."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autoinit_nas.study import report
+from autoinit_nas.study.spec import StudySpec
+
+ARMS = ["default", "he", "autoinit"]
+EPOCHS = 3
+CANDIDATES = 8
+
+
+def _record(space, dataset, index):
+    """A finished record: he's curve follows the candidate's worth, default's is reversed, autoinit's is flat+index.
+
+    Reference runs score like the ranked runs, so he ranks its own reference perfectly (rho +1) and
+    default ranks its own reversed (-1 at budget 1 and the same at E).
+    """
+    worth = index / 10
+    curves = {"he": [worth + 0.01 * e for e in range(EPOCHS)],
+              "default": [0.9 - worth + 0.01 * e for e in range(EPOCHS)],
+              "autoinit": [0.5 + 0.001 * e for e in range(EPOCHS)]}
+    curves["autoinit"][0] += worth / 100  # budget 1 follows the worth too
+    test = {"he": 0.3 + worth, "default": 0.9 - worth, "autoinit": 0.35 + worth}
+    arms = {arm: {"history": {"val_accuracy": curves[arm]}, "epochs": EPOCHS, "diverged": False, "init_seconds": 0.1,
+                  "train_seconds": 1.0, "test_accuracy": test[arm],
+                  "reference": {"seed": 1000 + index, "epochs": EPOCHS, "test_accuracy": test[arm] - 0.01}}
+            for arm in ARMS}
+    values = {"blocks": 1, "block_0_layers": 2 + index % 2, "block_0_activation": "relu" if index % 2 else "tanh",
+              "block_0_normalization": "batch" if index < CANDIDATES // 2 else "none"}
+    candidate = f"{space}_{dataset}_{index}"
+    return candidate, {"hyperparameters": {"candidate": {"candidate": candidate, "space": space, "dataset": dataset,
+                                                         "index": index, "num_classes": 10, "values": values}},
+                       "executions": [{"arms": arms}], "proxies": {"params": 100 + index, "synflow": 5.0 - index},
+                       "seed": 7 + index, "status": "completed"}
+
+
+def read(path):
+    """A report CSV as written: "none" and "all" stay strings, empty cells are NaN."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def finished():
+    return dict(_record("h", dataset, i) for dataset in ("d1", "d2") for i in range(CANDIDATES))
+
+
+def spec(out):
+    return StudySpec(spaces=[{"name": "h", "space": "heterogeneous"}], datasets=[{"name": "d1"}, {"name": "d2"}],
+                     arms=ARMS, candidates=CANDIDATES, epochs=EPOCHS, budgets=[1, 2], ks=[4], out=str(out))
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    patch = pytest.MonkeyPatch()
+    patch.setattr(report, "finished_runs", lambda *args: finished())
+    try:
+        files = report.build_report(spec(out), wall_seconds=90, samples=40)
+    finally:
+        patch.undo()
+    return files
+
+
+def test_report_writes_every_table_with_the_documented_columns(written):
+    expected = {
+        "ranking.csv": ["space", "dataset", "stratum", "arm", "budget", "reference", "spearman", "ci_low", "ci_high",
+                        "n"],
+        "ceiling.csv": ["space", "dataset", "stratum", "arm", "spearman", "ci_low", "ci_high", "n"],
+        "search_paired.csv": ["space", "dataset", "stratum", "arm", "baseline", "search", "factor", "budget", "k",
+                              "mean_diff", "ci_low", "ci_high", "p", "p_holm"],
+        "reference.csv": ["space", "dataset", "candidate", "arm", "seed", "epochs", "test_accuracy"],
+        "proxies.csv": ["space", "dataset", "candidate", "proxy", "value"],
+    }
+    for name, columns in expected.items():
+        assert pd.read_csv(written[name]).columns.tolist() == columns, name
+    search = pd.read_csv(written["search.csv"])
+    assert {"search", "budget", "k", "mean_test_accuracy", "mean_regret", "ci_low", "ci_high", "hit_rate",
+            "n"} <= set(search.columns)
+    assert set(search["search"]) == {"random", "hyperband", "asha"}
+    for name in ("scores.csv", "outcomes.csv", "paired.csv", "paired_summary.csv", "report.md", "rho_vs_budget.png",
+                 "regret.png", "design.json"):
+        assert os.path.getsize(written[name]) > 0, name
+
+
+def test_ranking_has_proxies_at_budget_zero_and_pooled_rows_with_known_rho(written):
+    ranking = read(written["ranking.csv"])
+    proxies = ranking[ranking["budget"] == 0]
+    assert set(proxies["arm"]) == {"params", "synflow"} and set(proxies["reference"]) == {"neutral"}
+    pooled = ranking[(ranking["space"] == "all") & (ranking["stratum"] == "all")].set_index(
+        ["arm", "budget", "reference"])
+    assert (pooled["dataset"] == "all").all()
+    assert pooled.loc[("he", 1, "own"), "spearman"] == pytest.approx(1.0)
+    assert pooled.loc[("default", 1, "own"), "spearman"] == pytest.approx(1.0)  # reversed curve, reversed reference
+    assert pooled.loc[("he", 1, "own"), "n"] == 2 * CANDIDATES
+    # neutral = mean over arms' references: (0.3 + w) + (0.9 - w) + (0.35 + w), rising with w
+    assert pooled.loc[("default", 1, "neutral"), "spearman"] == pytest.approx(-1.0)
+    assert pooled.loc[("params", 0, "neutral"), "spearman"] == pytest.approx(1.0)
+    assert pooled.loc[("synflow", 0, "neutral"), "spearman"] == pytest.approx(-1.0)
+    strata = set(ranking.loc[ranking["space"] == "all", "stratum"])
+    assert {"normalization=every", "normalization=none", "activation_family=rectifier",
+            "activation_family=saturating"} <= strata
+
+
+def test_ceiling_paired_and_design(written):
+    ceiling = read(written["ceiling.csv"])
+    pooled = ceiling[(ceiling["space"] == "all") & (ceiling["stratum"] == "all")].set_index("arm")
+    assert pooled["spearman"].to_dict() == pytest.approx({"autoinit": 1.0, "default": 1.0, "he": 1.0})
+    paired = pd.read_csv(written["paired.csv"])
+    he = paired[paired["arm"] == "autoinit"]
+    assert np.allclose(he["difference_he"], 0.05) and len(he) == 2 * CANDIDATES
+    summary = read(written["paired_summary.csv"])
+    row = summary[(summary["space"] == "all") & (summary["stratum"] == "all") & (summary["arm"] == "autoinit")
+                  & (summary["baseline"] == "he")].iloc[0]
+    assert (row["n"], row["wins"], row["median_difference"]) == (2 * CANDIDATES, 2 * CANDIDATES, pytest.approx(0.05))
+    design = json.load(open(written["design.json"], encoding="utf-8"))
+    assert (design["epochs"], design["budgets"], design["ks"], design["shared_seeds"]) == (3, [1, 2], [4], 0)
+    assert design["wall_minutes"] == 1.5 and design["bn_recalibrate"] is False
+
+
+def test_report_markdown_states_the_design_and_has_every_section(written):
+    text = open(written["report.md"], encoding="utf-8").read()
+    for piece in ("E = 3 epochs", "Budgets [1, 2]", "BN recalibration off", "test fraction 0.2",
+                  "Wall time of the run that finished the study: 1.5 min", "## Ranking fidelity", "### Noise ceiling",
+                  "### Zero-cost baselines", "## Replayed searches", "## Strata", "win/tie/loss", "pooled"):
+        assert piece in text, piece
+    assert "Converged quality" not in text and "best cell" not in text
