@@ -175,3 +175,23 @@ def test_flags_override_the_study_config_and_bad_arms_are_named():
         load_spec("study-quick", arms=["he", "glorot"])
     with pytest.raises(ValueError, match="budgets"):
         load_spec("study-quick", epochs=2, budgets=[4])
+
+
+def test_a_study_folder_refuses_another_training_design(tmp_path):
+    from autoinit_nas.study.runner import _write_study_file, check_design, design_conflicts
+
+    out = str(tmp_path / "study")
+    spec = load_spec("study-quick", out=out)
+    _write_study_file(spec, [])
+    check_design(spec)  # the same design: fine
+    check_design(load_spec("study-quick", out=out, candidates=44, arms=["he", "autoinit"]))  # more of the same
+    ablation = load_spec("study-quick", out=out, bn_recalibrate=True)
+    assert design_conflicts(ablation) == ["bn_recalibrate: False there, True now"]
+    with pytest.raises(ValueError, match="another design.*bn_recalibrate.*another --out"):
+        check_design(ablation)
+    with pytest.raises(ValueError, match="epochs: 12 there, 13 now"):
+        check_design(load_spec("study-quick", out=out, epochs=13))
+    changed = load_spec("study-quick", out=out)
+    changed.datasets[0]["limit"] = 500
+    assert design_conflicts(changed) == [
+        "datasets 'mnist1d': {'name': 'mnist1d', 'limit': 1200} there, {'name': 'mnist1d', 'limit': 500} now"]

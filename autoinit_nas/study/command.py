@@ -4,6 +4,7 @@
 """
 
 import argparse
+import sys
 import time
 
 from autoinit_nas.arguments import arm_list, positive_int
@@ -63,9 +64,13 @@ def spec_from_args(args):
 def run(args):
     """``autoinit-nas study``: train what is missing, then write the report; prints where it went."""
     from autoinit_nas.study.report import build_report
-    from autoinit_nas.study.runner import run_study
+    from autoinit_nas.study.runner import check_design, run_study
 
     spec = spec_from_args(args)
+    check_design(spec)  # --report-only too: a report must not relabel another design's runs
+    if spec.epochs < 3 * max(spec.budgets):
+        print(f"note: E = {spec.epochs} epochs is less than 3x the largest budget ({max(spec.budgets)}); the "
+              "references then sit close to the budgets they judge", file=sys.stderr)
     started = time.monotonic()
     if not args.report_only:
         run_study(spec)

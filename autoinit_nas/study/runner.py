@@ -57,6 +57,48 @@ def finished_runs(out, arms, epochs):
     return found
 
 
+RUN_FIELDS = ("epochs", "batch_size", "lsuv_batch", "objective", "seed", "hyperparameters", "test_fraction",
+              "bn_recalibrate")
+
+
+def design_conflicts(spec):
+    """What ``spec`` changes of the study already under ``spec.out`` that its runs depend on ([] if nothing).
+
+    The records a study resumes from (or reports) must come from the same
+    training design: the fields of ``RUN_FIELDS`` and every space and dataset
+    entry of the same name. Candidates, arms and new spaces or datasets may
+    change (records are matched per candidate and arm).
+
+    Example:
+        >>> from autoinit_nas.study.spec import load_spec
+        >>> design_conflicts(load_spec("study-quick", out="/nonexistent/study"))
+        []
+    """
+    path = os.path.join(spec.out, STUDY_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as stream:
+        saved = json.load(stream).get("design") or {}
+    current = json.loads(json.dumps({key: value for key, value in vars(spec).items()}))
+    conflicts = [f"{name}: {saved[name]!r} there, {current[name]!r} now"
+                 for name in RUN_FIELDS if name in saved and saved[name] != current[name]]
+    for kind in ("spaces", "datasets"):
+        before = {entry.get("name"): entry for entry in saved.get(kind) or []}
+        conflicts += [f"{kind} {entry['name']!r}: {before[entry['name']]!r} there, {entry!r} now"
+                      for entry in current[kind] if entry["name"] in before and before[entry["name"]] != entry]
+    return conflicts
+
+
+def check_design(spec):
+    """Raise ValueError naming every ``design_conflicts`` of ``spec``; the study's own folder is fine."""
+    conflicts = design_conflicts(spec)
+    if conflicts:
+        raise ValueError(
+            f"{spec.out} holds a study trained with another design, and its records would be mixed with "
+            f"this one's: {'; '.join(conflicts)}. Use another --out (or the same flags as before)."
+        )
+
+
 def _write_study_file(spec, candidates):
     os.makedirs(spec.out, exist_ok=True)
     design = {key: value for key, value in vars(spec).items() if key not in ("out", "address")}
@@ -82,6 +124,7 @@ def run_study(spec, stream=None):
         >>> finished = run_study(spec)   # doctest: +SKIP
     """
     stream = stream or sys.stdout
+    check_design(spec)
     candidates = study_candidates(spec)
     _write_study_file(spec, candidates)
     done = finished_runs(spec.out, spec.arms, spec.epochs)

@@ -12,8 +12,10 @@ the freshly built model. Then, per arm:
   weight draw), other data order and dropout masks, trained ``epochs`` epochs
   and scored on the test split only. Nothing ranks or selects on it.
 
-With ``bn_recalibrate`` every evaluation (validation and test) first recomputes
-BatchNorm moving statistics on training batches (``trials.batchnorm``).
+With ``bn_recalibrate`` every validation pass during training reads BatchNorm
+moving statistics recomputed on training batches (``trials.batchnorm``, put
+back after the pass); training and the test scores are exactly those of a study
+without it, so the two differ only in the validation scores that rank and select.
 Record fields per arm: ``test_accuracy`` and ``reference`` ({seed, epochs,
 test_accuracy, diverged, train_seconds}); per record: ``proxies``.
 """
@@ -70,8 +72,8 @@ def train_candidate(config, settings):
         start.restore()
         model.fit(x, y, validation_data=dataset.validation, epochs=settings["epochs"], batch_size=batch_size,
                   verbose=0, callbacks=[*callbacks, RayReportCallback()])
-        update_record({"test_accuracy": _test_accuracy(model, dataset, batch_size, callbacks)}, arm=arm)
-        reference = _reference_run(model, arm, reference_seed(seed), start, dataset, probe, settings, callbacks)
+        update_record({"test_accuracy": _test_accuracy(model, dataset, batch_size)}, arm=arm)
+        reference = _reference_run(model, arm, reference_seed(seed), start, dataset, probe, settings)
         update_record({"reference": reference}, arm=arm)
 
 
@@ -82,7 +84,7 @@ def _proxies(model):
     return {"params": parameter_count(model)}
 
 
-def _reference_run(model, arm, seed, start, dataset, probe, settings, callbacks):
+def _reference_run(model, arm, seed, start, dataset, probe, settings):
     """Train ``arm`` again from ``seed``; {seed, epochs, test_accuracy, diverged, train_seconds}."""
     batch_size = settings["batch_size"]
     start.restore()
@@ -96,14 +98,13 @@ def _reference_run(model, arm, seed, start, dataset, probe, settings, callbacks)
     losses = history.history.get("loss") or []
     diverged = len(losses) < settings["epochs"] or not all(math.isfinite(loss) for loss in losses)
     return {"seed": seed, "epochs": len(losses), "diverged": diverged,
-            "test_accuracy": _test_accuracy(model, dataset, batch_size, callbacks),
+            "test_accuracy": _test_accuracy(model, dataset, batch_size),
             "train_seconds": time.monotonic() - began}
 
 
-def _test_accuracy(model, dataset, batch_size, callbacks):
+def _test_accuracy(model, dataset, batch_size):
     """Accuracy on the test split (None when the model's outputs are not finite)."""
     x_test, y_test = dataset.test
-    scores = model.evaluate(x_test, y_test, batch_size=batch_size, verbose=0, callbacks=callbacks,
-                            return_dict=True)
+    scores = model.evaluate(x_test, y_test, batch_size=batch_size, verbose=0, return_dict=True)
     value = scores.get("accuracy", scores.get("compile_metrics"))
     return float(value) if value is not None and math.isfinite(float(value)) else None

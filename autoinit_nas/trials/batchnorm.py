@@ -9,7 +9,9 @@ plain average of the batch statistics over a few training batches (momentum
 with and without it tells whether an init's edge comes through BN statistics.
 
 Random streams (dropout) are put back afterwards, so training after a
-recalibration draws the same masks as it would have without it.
+recalibration draws the same masks as it would have without it; the callback
+also puts the moving statistics back when the evaluation ends, so training and
+any later evaluation without it see exactly the model they would have seen.
 
 Example:
     >>> import keras, numpy as np
@@ -61,7 +63,10 @@ def recalibrate_batchnorm(model, x, batch_size=64, batches=8):
 
 
 class BatchNormRecalibration(keras.callbacks.Callback):
-    """Recalibrate BN moving statistics on ``x`` before every evaluation (fit's validation and ``evaluate``).
+    """Recalibrate BN moving statistics on ``x`` for every evaluation (fit's validation and ``evaluate``).
+
+    The statistics are recalibrated when the evaluation begins and put back
+    when it ends: only that evaluation's scores change.
 
     Example:
         >>> import numpy as np
@@ -73,6 +78,14 @@ class BatchNormRecalibration(keras.callbacks.Callback):
     def __init__(self, x, batch_size=64, batches=8):
         super().__init__()
         self.x, self.batch_size, self.batches = x, int(batch_size), int(batches)
+        self._saved = None
 
     def on_test_begin(self, logs=None):
+        variables = [v for layer in batchnorm_layers(self.model) for v in (layer.moving_mean, layer.moving_variance)]
+        self._saved = [(v, np.array(to_numpy(v), copy=True)) for v in variables]
         recalibrate_batchnorm(self.model, self.x, self.batch_size, self.batches)
+
+    def on_test_end(self, logs=None):
+        for variable, value in self._saved or []:
+            variable.assign(value)
+        self._saved = None

@@ -52,6 +52,24 @@ def test_recalibration_runs_before_fit_validation_and_leaves_dropout_streams_alo
     assert len(calls) == 2  # once per validation pass
 
 
+def test_training_and_later_evaluations_are_the_same_with_and_without_recalibrated_validation():
+    rng = np.random.default_rng(2)
+    x = rng.normal(3.0, 2.0, (256, 4)).astype("float32")
+    y = (x[:, 0] > 3.0).astype("int32")
+    results = []
+    for callbacks in ([], [BatchNormRecalibration(x, 64)]):
+        keras.utils.set_random_seed(0)
+        model = _bn_model(dropout=0.5)
+        history = model.fit(x, y, validation_data=(x, y), epochs=2, batch_size=64, verbose=0, callbacks=callbacks,
+                            shuffle=False)
+        results.append((history.history, [w.copy() for w in model.get_weights()]))
+    (plain, plain_weights), (recalibrated, recalibrated_weights) = results
+    assert plain["loss"] == recalibrated["loss"]  # the same training
+    assert plain["val_loss"] != recalibrated["val_loss"]  # only the validation reads other statistics
+    for before, after in zip(plain_weights, recalibrated_weights):
+        np.testing.assert_array_equal(before, after)  # moving statistics included: put back after each pass
+
+
 def test_models_without_batchnorm_are_left_alone():
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
