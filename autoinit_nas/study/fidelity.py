@@ -7,7 +7,9 @@ run being ranked:
 
 - ``own``: the same arm's reference run (what a pipeline using that init ships);
 - ``neutral``: the mean of the candidate's reference runs over every arm (one
-  truth for all arms; candidates need a reference under every arm).
+  truth for all arms; candidates need a reference under every arm);
+- ``others``: the mean of the candidate's reference runs over every arm except
+  the ranked one (``neutral`` without the arm's own reference run in it).
 
 The **noise ceiling** of an arm is rho between its ranked run's and its
 reference run's test accuracy at E: two runs of one candidate agree no better
@@ -30,10 +32,11 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from autoinit_nas import stats as paired_stats
-from autoinit_nas.study.replay import cells
+from autoinit_nas.study.table import cells, require
 
 SAMPLES = 1000
 SEED = 0
+REFERENCES = ("own", "neutral", "others")
 RANKING_COLUMNS = ["stratum", "arm", "budget", "reference", "spearman", "ci_low", "ci_high", "n"]
 CEILING_COLUMNS = ["stratum", "arm", "spearman", "ci_low", "ci_high", "n"]
 
@@ -90,22 +93,16 @@ def reference_targets(reference):
         >>> reference_targets(reference).round(3).to_dict("index")
         {0: {'he': 0.5, 'lsuv': 0.7, 'neutral': 0.6}}
     """
-    _require(reference, ("candidate", "arm", "test_accuracy"), "reference")
+    require(reference, ("candidate", "arm", "test_accuracy"), "reference")
     targets = reference.pivot_table(index="candidate", columns="arm", values="test_accuracy").dropna()
     targets.columns = list(targets.columns)
     return targets.assign(neutral=targets.mean(axis=1))
 
 
-def _require(table, columns, name):
-    missing = [column for column in columns if column not in table.columns]
-    if missing:
-        raise ValueError(f"`{name}` needs columns {list(columns)}; missing {missing}. "
-                         f"Received columns: {list(table.columns)}")
-
-
 def ranking(scores, reference, budgets, proxies=None, by=("space", "dataset"), strata=(), samples=SAMPLES,
             seed=SEED, confidence=paired_stats.CONFIDENCE):
-    """rho of each arm's b-epoch validation score against ``own`` and ``neutral`` references (``ranking.csv``).
+    """rho of each arm's b-epoch validation score against ``own``, ``neutral`` and ``others`` references
+    (``ranking.csv``; ``others`` only where another arm has reference runs).
 
     With ``proxies``, rows ``arm=<proxy>`` at budget 0 rank the proxy's value against ``neutral``.
 
@@ -125,7 +122,7 @@ def ranking_pairs(scores, reference, budgets, proxies=None, by=("space", "datase
     """What ``ranking`` correlates: (key, arm, budget, reference, x, y) per row, x and y in candidate order.
 
     ``key`` holds the ``by`` columns and ``stratum``; x is the b-epoch score, y
-    the reference (``own`` or ``neutral``), on the candidates having both.
+    the reference (``own``, ``neutral`` or ``others``), on the candidates having both.
 
     Example:
         >>> scores = pd.DataFrame({"candidate": [0, 1], "arm": "he", "epoch": 1, "val_accuracy": [0.2, 0.1]})
@@ -133,7 +130,7 @@ def ranking_pairs(scores, reference, budgets, proxies=None, by=("space", "datase
         >>> [(arm, name, x.tolist()) for _, arm, _, name, x, _ in ranking_pairs(scores, reference, [1], by=())]
         [('he', 'own', [0.2, 0.1]), ('he', 'neutral', [0.2, 0.1])]
     """
-    _require(scores, ("candidate", "arm", "epoch", "val_accuracy"), "scores")
+    require(scores, ("candidate", "arm", "epoch", "val_accuracy"), "scores")
     if proxies is not None:
         scores = pd.concat([scores, _proxy_scores(proxies, scores, by)], ignore_index=True)
     for key, cell, cell_reference in cells(scores, reference, by, strata):
@@ -143,15 +140,33 @@ def ranking_pairs(scores, reference, budgets, proxies=None, by=("space", "datase
                 short = cell[(cell["arm"] == arm) & (cell["epoch"] == budget)].set_index("candidate")["val_accuracy"]
                 if short.empty:
                     continue
-                for name in ("own", "neutral"):
-                    column = arm if name == "own" else "neutral"
-                    if column in targets.columns:
-                        yield (key, arm, budget, name) + _joined(short, targets[column])
+                for name in REFERENCES:
+                    target = reference_target(targets, arm, name)
+                    if target is not None:
+                        yield (key, arm, budget, name) + _joined(short, target)
+
+
+def reference_target(targets, arm, name):
+    """The ``name`` reference of ``arm`` from ``reference_targets``' table, a Series per candidate (None if none).
+
+    Example:
+        >>> targets = pd.DataFrame({"he": [0.2], "lsuv": [0.4], "autoinit": [0.9]}).assign(neutral=0.5)
+        >>> [round(float(reference_target(targets, "autoinit", n)[0]), 3) for n in REFERENCES]
+        [0.9, 0.5, 0.3]
+        >>> reference_target(targets, "params", "others") is None
+        True
+    """
+    arms = [column for column in targets.columns if column != "neutral"]
+    if name == "neutral":
+        return targets["neutral"] if "neutral" in targets.columns else None
+    if arm not in arms or (name == "others" and len(arms) < 2):
+        return None
+    return targets[arm] if name == "own" else targets[[a for a in arms if a != arm]].mean(axis=1)
 
 
 def _proxy_scores(proxies, scores, by):
     """Proxy values as score rows at epoch 0, ``arm`` = the proxy's name, strata copied from ``scores``."""
-    _require(proxies, ("candidate", "proxy", "value"), "proxies")
+    require(proxies, ("candidate", "proxy", "value"), "proxies")
     keys = list(by) + ["candidate"]
     extra = [column for column in scores.columns
              if column not in keys + ["arm", "epoch", "val_accuracy"] and column not in proxies.columns]
@@ -186,7 +201,7 @@ def ceiling_pairs(outcomes, reference, by=("space", "dataset"), strata_table=Non
         >>> [(arm, x.tolist(), y.tolist()) for _, arm, x, y in ceiling_pairs(outcomes, outcomes, by=())]
         [('he', [0.1, 0.2], [0.1, 0.2])]
     """
-    _require(outcomes, ("candidate", "arm", "test_accuracy"), "outcomes")
+    require(outcomes, ("candidate", "arm", "test_accuracy"), "outcomes")
     if strata_table is not None and strata:
         columns = list(by) + ["candidate"] + list(strata)
         outcomes = outcomes.merge(strata_table[columns].drop_duplicates(), on=list(by) + ["candidate"])

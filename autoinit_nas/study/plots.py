@@ -34,12 +34,13 @@ def _error(y, low, high):
 
 
 def rho_vs_budget(ranking, ceiling, arms, epochs, out):
-    """Pooled rho (95% CI) against budget per arm, a panel per reference; each arm's ceiling drawn at E
-    and the zero-cost proxies at budget 0 (``neutral`` panel)."""
+    """Pooled rho (95% CI) against budget per arm, a panel per reference (own, neutral, others); each arm's
+    ceiling drawn at E and the zero-cost proxies at budget 0 (``neutral`` panel)."""
     pooled = ranking[(ranking["space"] == ALL) & (ranking["stratum"] == ALL)]
     limits = ceiling[(ceiling["space"] == ALL) & (ceiling["stratum"] == ALL)].set_index("arm")
-    figure, panels = _panels(2, 4.8, 3.6)
-    for axes, reference in zip(panels, ("own", "neutral")):
+    references = [r for r in ("own", "neutral", "others") if r in set(pooled["reference"])] or ["own"]
+    figure, panels = _panels(len(references), 4.8, 3.6)
+    for axes, reference in zip(panels, references):
         rows = pooled[pooled["reference"] == reference]
         for index, arm in enumerate(_arms(rows, arms)):
             line = rows[(rows["arm"] == arm) & (rows["budget"] > 0)].sort_values("budget")

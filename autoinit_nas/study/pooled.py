@@ -3,23 +3,28 @@
 A cell is one (space, dataset): every statistic is computed within cells, then
 pooled into rows with ``space == dataset == "all"``; no cell is ever chosen.
 
-- **Pooled rho** (``pooled_ranking``, ``pooled_ceiling``): the mean of the
-  cells' Spearman rho. Its interval is a stratified bootstrap: each draw
+- **Pooled rho** (``pooled_ranking``, ``pooled_ceiling``): the unweighted
+  mean of the cells' Spearman rho: every cell counts once whatever its number
+  of candidates, so the estimate is the typical cell's rho (a large cell does
+  not outvote the others). Its interval is a stratified bootstrap: each draw
   resamples the candidates within every cell (cell ``i`` of the sorted cells
   draws from seed ``seed + i``, the same draws for every arm, budget and
   reference), computes each cell's rho and averages them; the interval is the
-  percentile interval of those means. Cells with fewer than 3 candidates or a
-  constant score do not enter. Strata pool the same way over the cells that
-  hold the stratum (``stratum="normalization=none"``, ...).
+  percentile interval of those means. Cells with fewer than
+  ``MIN_CELL_CANDIDATES`` (8) candidates or a constant score do not enter (a
+  rho on a handful of candidates is mostly noise); the pooled row's ``cells``
+  column counts the cells that entered (0: no estimate). Strata pool the same
+  way over the cells that hold the stratum (``stratum="normalization=none"``, ...).
 - **Paired test accuracy** (``paired_outcomes``, ``paired_summaries``): per
   candidate, an arm's ranked-run test accuracy at E minus a baseline arm's
   (``he``, ``default``); summarized per cell, per stratum and pooled over every
   candidate (win/tie/loss, median difference with a bootstrap interval,
-  Wilcoxon p) with Holm's correction over every row of the summary.
+  Wilcoxon p) with Holm's correction over every row of the summary. Two
+  baselines are compared in one direction only ("he" against "default").
 
 Example:
     >>> import numpy as np
-    >>> x = np.arange(6.0)
+    >>> x = np.arange(8.0)
     >>> [round(v, 3) for v in pooled_rho([(x, x), (x, -x)], samples=50)[:3]]
     [0.0, 0.0, 0.0]
 """
@@ -30,9 +35,11 @@ import pandas as pd
 from autoinit_nas import stats as paired_stats
 from autoinit_nas.study import fidelity
 from autoinit_nas.study import stats as study_stats
+from autoinit_nas.study.replay import compared
 
 CELL = ("space", "dataset")
 ALL = "all"
+MIN_CELL_CANDIDATES = 8  # a cell with fewer candidates does not enter a pooled rho
 TIE = 0.005  # test-accuracy differences within half a point count as ties
 SUMMARY_COLUMNS = ["space", "dataset", "stratum", "arm", "baseline", "n", "wins", "ties", "losses",
                    "median_difference", "ci_low", "ci_high", "p_value", "p_holm", "divergence_rate",
@@ -40,22 +47,24 @@ SUMMARY_COLUMNS = ["space", "dataset", "stratum", "arm", "baseline", "n", "wins"
 
 
 def pooled_rho(pairs, samples=fidelity.SAMPLES, seed=fidelity.SEED, confidence=paired_stats.CONFIDENCE,
-               seeds=None):
+               seeds=None, min_candidates=MIN_CELL_CANDIDATES):
     """(mean rho, ci_low, ci_high, n, cells) over cells given as [(x, y)]: the stratified bootstrap above.
 
-    ``seeds``: one bootstrap seed per cell (default ``seed + position``); n is
-    the candidates of the cells that enter. No cell enters: NaNs, n = 0.
+    The mean is unweighted (each cell once). ``seeds``: one bootstrap seed per
+    cell (default ``seed + position``); a cell enters with at least
+    ``min_candidates`` pairs and a finite rho; n is the candidates of the cells
+    that enter. No cell enters: NaNs, n = 0, cells = 0.
 
     Example:
-        >>> x = np.arange(5.0)
-        >>> pooled_rho([(x, x), (x, x ** 2), ([1, 2], [2, 1])], samples=20)
-        (1.0, 1.0, 1.0, 10, 2)
+        >>> x = np.arange(8.0)
+        >>> pooled_rho([(x, x), (x, x ** 2), (x[:7], x[:7]), ([1, 2], [2, 1])], samples=20)
+        (1.0, 1.0, 1.0, 16, 2)
     """
     seeds = list(range(seed, seed + len(pairs))) if seeds is None else list(seeds)
     rhos, draws, n = [], [], 0
     for (x, y), cell_seed in zip(pairs, seeds):
         x, y = np.asarray(x, float), np.asarray(y, float)
-        rho = fidelity.spearman(x, y) if len(x) >= 3 else np.nan
+        rho = fidelity.spearman(x, y) if len(x) >= max(3, min_candidates) else np.nan
         if not np.isfinite(rho):
             continue
         picks = paired_stats.resample(len(x), samples, cell_seed)
@@ -77,10 +86,10 @@ def _pool(entries, group_keys, by, samples, seed, confidence):
         groups.setdefault(group, []).append((position[tuple(key[column] for column in by)], x, y))
     rows = []
     for group, parts in groups.items():
-        rho, low, high, n, _ = pooled_rho([(x, y) for _, x, y in parts], samples, seed, confidence,
-                                          seeds=[seed + index for index, _, _ in parts])
+        rho, low, high, n, count = pooled_rho([(x, y) for _, x, y in parts], samples, seed, confidence,
+                                              seeds=[seed + index for index, _, _ in parts])
         rows.append(dict({column: ALL for column in by}, **dict(zip(group_keys, group)), spearman=rho,
-                         ci_low=low, ci_high=high, n=n))
+                         ci_low=low, ci_high=high, n=n, cells=count))
     return rows
 
 
@@ -89,12 +98,12 @@ def pooled_ranking(scores, reference, budgets, proxies=None, by=CELL, strata=(),
     """``fidelity.ranking``'s rows per cell followed by its pooled rows (``ranking.csv``).
 
     Example:
-        >>> scores = pd.DataFrame([(s, c, "he", 1, c) for s in "ab" for c in range(4)],
+        >>> scores = pd.DataFrame([(s, c, "he", 1, c) for s in "ab" for c in range(8)],
         ...                       columns=["space", "candidate", "arm", "epoch", "val_accuracy"])
         >>> reference = scores.rename(columns={"val_accuracy": "test_accuracy"})
         >>> table = pooled_ranking(scores, reference, [1], by=["space"], samples=20)
-        >>> table[table.space == "all"][["reference", "spearman", "n"]].values.tolist()
-        [['own', 1.0, 8], ['neutral', 1.0, 8]]
+        >>> table[table.space == "all"][["reference", "spearman", "n", "cells"]].values.tolist()
+        [['own', 1.0, 16, 2], ['neutral', 1.0, 16, 2]]
     """
     by = list(by)
     cells = fidelity.ranking(scores, reference, budgets, proxies, by, strata, samples, seed, confidence)
@@ -110,11 +119,11 @@ def pooled_ceiling(outcomes, reference, by=CELL, strata_table=None, strata=(), s
     """``fidelity.ceiling``'s rows per cell followed by its pooled rows (``ceiling.csv``).
 
     Example:
-        >>> outcomes = pd.DataFrame([(s, c, "he", c) for s in "ab" for c in range(4)],
+        >>> outcomes = pd.DataFrame([(s, c, "he", c) for s in "ab" for c in range(8)],
         ...                         columns=["space", "candidate", "arm", "test_accuracy"])
         >>> table = pooled_ceiling(outcomes, outcomes, by=["space"], samples=20)
-        >>> table[["space", "spearman", "n"]].values.tolist()
-        [['a', 1.0, 4], ['b', 1.0, 4], ['all', 1.0, 8]]
+        >>> table[["space", "spearman", "n", "cells"]].values.tolist()
+        [['a', 1.0, 8, 1], ['b', 1.0, 8, 1], ['all', 1.0, 16, 2]]
     """
     by = list(by)
     cells = fidelity.ceiling(outcomes, reference, by, strata_table, strata, samples, seed, confidence)
@@ -124,7 +133,9 @@ def pooled_ceiling(outcomes, reference, by=CELL, strata_table=None, strata=(), s
 
 
 def _stack(pooled, cells):
-    """The per-cell table, then the pooled rows by stratum ("all" first), in the cells' order within one."""
+    """The per-cell table (``cells`` = 1), then the pooled rows by stratum ("all" first), in the cells' order
+    within one; ``cells`` counts the cells a pooled row averages."""
+    cells = cells.assign(cells=1)
     pooled = pd.DataFrame(pooled, columns=cells.columns)
     if pooled.empty:
         return cells
@@ -171,7 +182,8 @@ def _groupings(by, strata):
 def paired_summaries(paired, baselines, by=CELL, strata=(), tie=TIE, samples=fidelity.SAMPLES,
                      seed=fidelity.SEED):
     """Each arm against each baseline per cell, pooled over every candidate ("all"), and per stratum of
-    both; Holm's correction over every row (``paired_summary.csv``).
+    both; Holm's correction over every row (``paired_summary.csv``). Two baselines meet once
+    (``replay.compared``: "he" against "default", not also "default" against "he").
 
     Example:
         >>> paired = pd.DataFrame({"candidate": range(6), "arm": "autoinit", "diverged": False,
@@ -185,8 +197,9 @@ def paired_summaries(paired, baselines, by=CELL, strata=(), tie=TIE, samples=fid
     for baseline in baselines:
         if f"difference_{baseline}" not in paired.columns:
             continue
+        kept = paired[[arm == baseline or compared(arm, baseline, baselines) for arm in paired["arm"]]]
         for grouping, stratum in _groupings(by, strata):
-            summary = study_stats.paired_summary(paired, baseline, tie, grouping or None, samples, seed)
+            summary = study_stats.paired_summary(kept, baseline, tie, grouping or None, samples, seed)
             if summary.empty:
                 continue
             for column in by:

@@ -46,8 +46,10 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import stats as scipy_stats
 
 from autoinit_nas import stats as paired_stats
+from autoinit_nas.study.table import cells, require
 
 SEARCHES = ("random", "hyperband", "asha")
 SUBSET_LIMIT = 100_000
@@ -269,18 +271,25 @@ def common_subsets(n, k, seed=SEED, limit=SUBSET_LIMIT, draws=DRAWS):
     """Ordered candidate subsets shared by every arm: an int array (subsets, k) of indices into 0..n-1.
 
     Every k-subset when there are at most ``limit`` of them (each in a seeded
-    random arrival order), else ``draws`` seeded random ordered subsets.
+    random arrival order), else ``draws`` seeded random ordered subsets. When
+    the enumeration has fewer than ``draws`` rows (e.g. n == k: one subset),
+    it is repeated, each copy in its own seeded random arrival orders, until
+    there are at least ``draws`` rows, so order-dependent searches (ASHA,
+    Hyperband) are averaged over many arrival orders, not decided by one.
 
     Example:
-        >>> common_subsets(4, 2).shape, common_subsets(30, 10, draws=5).shape
+        >>> common_subsets(4, 2, draws=5).shape, common_subsets(30, 10, draws=5).shape
         ((6, 2), (5, 10))
+        >>> common_subsets(4, 2, draws=10).shape, common_subsets(3, 3, draws=4).shape
+        ((12, 2), (4, 3))
     """
     if not 1 <= int(k) <= int(n):
         raise ValueError(f"`k` must lie in 1..n. Received: n={n!r}, k={k!r}")
     rng = np.random.default_rng(seed)
     if math.comb(n, k) <= limit:
         subsets = np.array(list(itertools.combinations(range(n), k)), dtype=int)
-        return rng.permuted(subsets, axis=1)
+        copies = max(1, math.ceil(int(draws) / len(subsets)))
+        return np.concatenate([rng.permuted(subsets, axis=1) for _ in range(copies)])
     return np.argsort(rng.random((int(draws), int(n))), axis=1)[:, :k]
 
 
@@ -299,8 +308,8 @@ def curve_arrays(curves, outcomes, epochs=None):
         >>> candidates, arrays["he"][0].tolist(), arrays["he"][1].tolist()
         ([0, 1], [[0.1, 0.2], [0.3, 0.4]], [0.5, 0.6])
     """
-    _require(curves, ("candidate", "arm", "epoch", "val_accuracy"), "curves")
-    _require(outcomes, ("candidate", "arm", "test_accuracy"), "outcomes")
+    require(curves, ("candidate", "arm", "epoch", "val_accuracy"), "curves")
+    require(outcomes, ("candidate", "arm", "test_accuracy"), "outcomes")
     epochs = int(epochs or curves["epoch"].max())
     test = outcomes.pivot_table(index="candidate", columns="arm", values="test_accuracy").dropna()
     arms = sorted(set(curves["arm"]) & set(test.columns))
@@ -314,18 +323,18 @@ def curve_arrays(curves, outcomes, epochs=None):
     return candidates, arrays
 
 
-def _require(table, columns, name):
-    missing = [column for column in columns if column not in table.columns]
-    if missing:
-        raise ValueError(f"`{name}` needs columns {list(columns)}; missing {missing}. "
-                         f"Received columns: {list(table.columns)}")
+def _outcomes(search, scores, test, index, common=None):
+    """(chosen test accuracy, regret, hit, common regret) per subset for one arm; ``index``: (subsets, k) rows.
 
-
-def _outcomes(search, scores, test, index):
-    """(chosen test accuracy, regret, hit) per subset for one arm; ``index``: (subsets, k) candidate rows."""
+    A hit is ``test[chosen] == best`` (exact equality): when several candidates
+    tie at the subset's best test accuracy, picking any of them is a hit.
+    ``common``: per candidate, the best test accuracy over every arm (the
+    common oracle); the common regret is its subset maximum minus the pick's.
+    """
     chosen = index[np.arange(len(index)), search.picks(scores[index])]
     best = test[index].max(axis=1)
-    return test[chosen], best - test[chosen], test[chosen] == best
+    common_best = (test if common is None else common)[index].max(axis=1)
+    return test[chosen], best - test[chosen], test[chosen] == best, common_best - test[chosen]
 
 
 def _replay_cell(arrays, search, seed, limit, draws, samples, boot_subsets):
@@ -337,11 +346,12 @@ def _replay_cell(arrays, search, seed, limit, draws, samples, boot_subsets):
     pools = paired_stats.resample(n, samples, seed)
     boot = np.concatenate([pool[common_subsets(n, search.k, seed + 1 + b, 0, boot_subsets)]
                            for b, pool in enumerate(pools)])
+    common = np.max([test for _, test in arrays.values()], axis=0)
     results = {}
     for arm, (scores, test) in arrays.items():
-        accuracy, regret, hit = _outcomes(search, scores, test, index)
-        boot_accuracy, boot_regret, _ = _outcomes(search, scores, test, boot)
-        results[arm] = dict(accuracy=accuracy, regret=regret, hit=hit, n=n,
+        accuracy, regret, hit, common_regret = _outcomes(search, scores, test, index, common)
+        boot_accuracy, boot_regret, _, _ = _outcomes(search, scores, test, boot)
+        results[arm] = dict(accuracy=accuracy, regret=regret, hit=hit, common_regret=common_regret, n=n,
                             boot_accuracy=boot_accuracy.reshape(samples, -1).mean(axis=1),
                             boot_regret=boot_regret.reshape(samples, -1).mean(axis=1))
     return results
@@ -359,9 +369,15 @@ def replay(curves, outcomes, searches, baselines=("he", "default"), by=("space",
     ``boot_subsets`` common subsets on each resample: ``ci_low``/``ci_high`` bound
     ``mean_regret`` in the search table and ``mean_diff`` (test accuracy of the
     arm's pick minus the baseline's, same subsets) in the paired table, whose
-    ``p`` is the two-sided bootstrap p and ``p_holm`` Holm's correction over every
-    row. Paired rows with ``space == dataset == "all"`` pool the cells (mean of
-    the cells' differences, stratum "all").
+    ``p`` is the two-sided normal-approximation p from the bootstrap standard
+    error (``normal_p``) and ``p_holm`` Holm's correction over every row. Two
+    baselines are paired in one direction only (``compared``). Paired rows with
+    ``space == dataset == "all"`` pool the cells (mean of the cells'
+    differences, stratum "all"). ``mean_common_regret``: the best test accuracy
+    in the subset over every arm's ranked runs (one oracle for all arms) minus
+    the pick's; ``hit_rate``: the share of subsets whose pick ties the subset's
+    best under the arm itself (exact equality, so any of tied best candidates is
+    a hit).
 
     Example:
         >>> rows = [(c, a, e, c / 10) for c in range(6) for a in ("he", "autoinit") for e in (1, 2)]
@@ -385,37 +401,8 @@ def replay(curves, outcomes, searches, baselines=("he", "default"), by=("space",
     return _search_table(replayed, by, confidence), _paired_table(replayed, baselines, by, confidence)
 
 
-def cells(curves, outcomes, by, strata):
-    """(key, curves, outcomes) per ``by`` group of ``curves``, then per value of each ``strata`` column.
-
-    ``outcomes`` (any table with ``candidate`` and the ``by`` columns) is cut to
-    the same cell and candidates; a stratum column must be constant per candidate.
-
-    Example:
-        >>> curves = pd.DataFrame({"dataset": ["a", "a", "b"], "candidate": [0, 1, 0], "norm": ["x", "y", "x"]})
-        >>> [key["stratum"] for key, _, _ in cells(curves, curves, ["dataset"], ["norm"])]
-        ['all', 'norm=x', 'norm=y', 'all', 'norm=x']
-    """
-    by = list(by)
-    _require(curves, by + list(strata) + ["candidate"], "curves")
-    _require(outcomes, by + ["candidate"], "outcomes")
-    groups = curves.groupby(by, sort=True) if by else [((), curves)]
-    for values, group in groups:
-        values = values if isinstance(values, tuple) else (values,)
-        key = dict(zip(by, values))
-        mask = np.ones(len(outcomes), bool)
-        for column, value in key.items():
-            mask &= (outcomes[column] == value).to_numpy()
-        cell_outcomes = outcomes[mask]
-        yield dict(key, stratum="all"), group, cell_outcomes
-        for column in strata:
-            for value, part in group.groupby(column, sort=True):
-                chosen = cell_outcomes[cell_outcomes["candidate"].isin(set(part["candidate"]))]
-                yield dict(key, stratum=f"{column}={value}"), part, chosen
-
-
 SEARCH_COLUMNS = ["stratum", "arm", "search", "factor", "budget", "k", "mean_test_accuracy", "mean_regret",
-                  "ci_low", "ci_high", "hit_rate", "n", "subsets"]
+                  "mean_common_regret", "ci_low", "ci_high", "hit_rate", "n", "subsets"]
 PAIRED_COLUMNS = ["stratum", "arm", "baseline", "search", "factor", "budget", "k", "mean_diff", "ci_low",
                   "ci_high", "p", "p_holm"]
 
@@ -431,7 +418,8 @@ def _search_table(cells, by, confidence):
             low, high = paired_stats.percentile_interval(result["boot_regret"], confidence)
             rows.append(dict(key, arm=arm, search=search.label(), factor=_factor(search), budget=search.budget,
                              k=search.k, mean_test_accuracy=float(result["accuracy"].mean()),
-                             mean_regret=float(result["regret"].mean()), ci_low=low, ci_high=high,
+                             mean_regret=float(result["regret"].mean()),
+                             mean_common_regret=float(result["common_regret"].mean()), ci_low=low, ci_high=high,
                              hit_rate=float(result["hit"].mean()), n=result["n"], subsets=len(result["regret"])))
     return pd.DataFrame(rows, columns=list(by) + SEARCH_COLUMNS)
 
@@ -445,7 +433,8 @@ def _paired_table(cells, baselines, by, confidence):
     for key, search, results in cells:
         for baseline in baselines:
             for arm in sorted(results):
-                if arm != baseline and isinstance(results.get(baseline), dict) and isinstance(results[arm], dict):
+                if compared(arm, baseline, baselines) and isinstance(results.get(baseline), dict) \
+                        and isinstance(results[arm], dict):
                     diff = results[arm]["accuracy"] - results[baseline]["accuracy"]
                     boot = results[arm]["boot_accuracy"] - results[baseline]["boot_accuracy"]
                     pairs.setdefault((tuple(key.items()), search), []).append((arm, baseline, diff.mean(), boot))
@@ -465,9 +454,46 @@ def _paired_table(cells, baselines, by, confidence):
     return table
 
 
+def compared(arm, baseline, baselines):
+    """Whether ``arm`` is paired against ``baseline``: never itself, and one direction only between two
+    baselines (the earlier one against the later: "he vs default", not "default vs he").
+
+    Example:
+        >>> [compared(a, b, ("he", "default")) for a, b in [("he", "he"), ("he", "default"), ("default", "he")]]
+        [False, True, False]
+    """
+    baselines = list(baselines)
+    if arm == baseline:
+        return False
+    return not (arm in baselines and baseline in baselines and baselines.index(arm) > baselines.index(baseline))
+
+
+def normal_p(mean, boot):
+    """Two-sided p of ``mean`` = 0 from the bootstrap standard error: z = mean / std(boot), p = 2 (1 - Phi(|z|)).
+
+    A normal approximation, chosen because it has no resolution floor: a
+    percentile p from B resamples is a multiple of 1/B and is 0 whenever no
+    resample crosses zero, which Holm's correction cannot raise. The standard
+    error is floored at ``1e-12`` and p at the smallest positive float, so a
+    constant nonzero difference gets a tiny p, never exactly 0; a zero mean
+    gives p = 1.
+
+    Example:
+        >>> normal_p(0.0, np.zeros(5)), round(normal_p(1.96, np.array([-1.0, 1.0])), 3)
+        (1.0, 0.05)
+        >>> 0 < normal_p(0.1, np.full(5, 0.1)) < 1e-300
+        True
+    """
+    if mean == 0:
+        return 1.0
+    scale = max(float(np.std(np.asarray(boot, float))), 1e-12)
+    p = 2 * scipy_stats.norm.sf(abs(float(mean)) / scale)
+    return float(min(1.0, max(p, np.finfo(float).tiny)))
+
+
 def _paired_row(key, search, arm, baseline, mean, boot, confidence):
     low, high = paired_stats.percentile_interval(boot, confidence)
-    p = min(1.0, 2 * min(np.mean(boot <= 0), np.mean(boot >= 0)))
+    p = normal_p(float(mean), boot)
     return dict(key, arm=arm, baseline=baseline, search=search.label(), factor=_factor(search),
                 budget=search.budget, k=search.k, mean_diff=float(mean), ci_low=low, ci_high=high, p=float(p),
                 p_holm=np.nan)

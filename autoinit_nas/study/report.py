@@ -5,8 +5,10 @@ Reads the finished trial records (``runner.finished_runs``) as the tables of
 within each (space, dataset) cell and pooled over cells (``pooled``): ranking
 fidelity against ``own`` and ``neutral`` reference runs with the noise ceiling
 and the zero-cost proxies (``fidelity``), the replayed random, Hyperband and
-ASHA searches (``replay``), and each arm's test accuracy paired against ``he``
-and ``default``; each also per stratum (``STRATA``). No cell is singled out.
+ASHA searches (``replay``), each arm's test accuracy paired against ``he``
+and ``default``, and the share of untrained ranked runs per arm
+(``table.untrained_shares``); each also per stratum (``STRATA``). No cell is
+singled out.
 """
 
 import json
@@ -14,18 +16,18 @@ import os
 
 import pandas as pd
 
-from autoinit_nas.study import fidelity, plots, pooled, replay
+from autoinit_nas.study import fidelity, plots, pooled, replay, table
 from autoinit_nas.study.runner import finished_runs
 from autoinit_nas.study.summary import interval, markdown, number, p_value, search_label
 
 REPORT_FOLDER = "report"
 CELL = ("space", "dataset")
 ALL = pooled.ALL
-STRATA = ("normalization", "depth_bucket", "activation_family")
+STRATA = ("normalization", "batchnorm", "depth_bucket", "activation_family", "trains")
 BASELINES = ("he", "default")
 REPLAY_SAMPLES = 200
 TABLES = ("scores", "outcomes", "reference", "proxies")
-RESULTS = ("ranking", "ceiling", "search", "search_paired", "paired", "paired_summary")
+RESULTS = ("ranking", "ceiling", "search", "search_paired", "paired", "paired_summary", "untrained")
 
 
 def build_report(spec, wall_seconds=None, samples=fidelity.SAMPLES):
@@ -35,9 +37,8 @@ def build_report(spec, wall_seconds=None, samples=fidelity.SAMPLES):
         >>> from autoinit_nas.study.spec import load_spec
         >>> files = build_report(load_spec("study-quick", out="out/study-quick"))  # doctest: +SKIP
     """
-    from autoinit_nas.study.table import study_tables
-
-    tables = study_tables(finished_runs(spec.out, spec.arms, spec.epochs), spec.arms, spec.epochs, spec.objective)
+    finished = finished_runs(spec.out, spec.arms, spec.epochs)
+    tables = table.study_tables(finished, spec.arms, spec.epochs, spec.objective)
     if tables["scores"].empty:
         raise ValueError(f"No finished study runs under {spec.out}: run the study first.")
     return write_report(tables, spec, os.path.join(spec.out, REPORT_FOLDER), wall_seconds, samples)
@@ -95,7 +96,7 @@ def statistics(tables, arms, epochs, budgets, ks, samples=fidelity.SAMPLES):
     paired = pooled.paired_outcomes(outcomes, scores, baselines, CELL, strata)
     summary = pooled.paired_summaries(paired, baselines, CELL, strata, samples=samples)
     return {"ranking": ranking, "ceiling": ceiling, "search": search, "search_paired": search_paired,
-            "paired": paired, "paired_summary": summary}
+            "paired": paired, "paired_summary": summary, "untrained": table.untrained_shares(outcomes, CELL)}
 
 
 def _cell(row):
@@ -133,14 +134,33 @@ def _accuracy_section(tables, results, arms):
                "median diff [95% CI]": interval(r["median_difference"], r["ci_low"], r["ci_high"], signed=True),
                "Wilcoxon p": p_value(r["p_value"]), "Holm p": p_value(r["p_holm"])} for _, r in shown.iterrows()]
     return ["## Test accuracy", "", "Mean test accuracy at E per arm (all cells):", "", markdown(pd.DataFrame(rows)),
-            "", f"Paired per candidate: the arm's ranked-run test accuracy minus the baseline's (a tie is |diff| <= "
+            "", f"Untrained: the share of candidates whose ranked-run test accuracy at E is within "
+            f"{table.TRAIN_MARGIN} of chance, per cell and pooled over every candidate (stratum `trains` in the "
+            "tables below separates candidates that train under every arm):", "",
+            markdown(untrained_table(results["untrained"], arms)), "",
+            f"Paired per candidate: the arm's ranked-run test accuracy minus the baseline's (a tie is |diff| <= "
             f"{pooled.TIE}); median with a 95% bootstrap interval; two-sided Wilcoxon signed-rank p; Holm over "
             "every row of paired_summary.csv (cells, pooled, strata). \"pooled\": every candidate of every cell.", "",
             markdown(pd.DataFrame(paired))]
 
 
+def untrained_table(untrained, arms):
+    """Rows per cell ("pooled" last), a column per arm: the share of untrained ranked runs, and n."""
+    rows = []
+    for (space, dataset), group in untrained.groupby(list(CELL), sort=False):
+        shares = group.set_index("arm")
+        row = {"cell": _cell({"space": space, "dataset": dataset})}
+        row.update({arm: f"{shares.loc[arm, 'untrained']:.0%}" if arm in shares.index else "" for arm in arms})
+        row["n"] = int(shares["n"].max())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _rho_rows(frame, keys):
-    return [dict({key: (_cell(r) if key == "cell" else r[key]) for key in keys},
+    def value(r, key):
+        return _cell(r) if key == "cell" else (int(r[key]) if key == "cells" else r[key])
+
+    return [dict({key: value(r, key) for key in keys},
                  **{"rho [95% CI]": interval(r["spearman"], r["ci_low"], r["ci_high"]), "n": int(r["n"])})
             for _, r in frame.iterrows()]
 
@@ -152,10 +172,12 @@ def _fidelity_section(results):
     pooled_rows = trained[trained["space"] == ALL]
     return ["## Ranking fidelity", "",
             "Spearman rho of each arm's validation accuracy after b epochs against the test accuracy at E of the "
-            "arm's own reference run (`own`) or the mean over every arm's reference run (`neutral`). Intervals: "
-            "95% percentile bootstrap over candidates; pooled rows average the cells' rho, the interval from a "
+            "arm's own reference run (`own`), the mean over every arm's reference run (`neutral`) or the mean over "
+            "every other arm's reference run (`others`: neutral without the arm's own run). Intervals: 95% "
+            "percentile bootstrap over candidates; pooled rows average the cells' rho unweighted (each cell once; "
+            f"only cells with >= {pooled.MIN_CELL_CANDIDATES} candidates, counted in `cells`), the interval from a "
             "stratified bootstrap (candidates resampled within each cell).", "", "### Pooled over cells", "",
-            markdown(pd.DataFrame(_rho_rows(pooled_rows, ["arm", "budget", "reference"]))), "",
+            markdown(pd.DataFrame(_rho_rows(pooled_rows, ["arm", "budget", "reference", "cells"]))), "",
             "### Noise ceiling", "", "rho between a candidate's ranked run and its reference run, both at E on the "
             "test split: what no short budget can be expected to beat.", "",
             markdown(pd.DataFrame(_rho_rows(ceiling[ceiling["stratum"] == ALL], ["cell", "arm"]))), "",
@@ -171,7 +193,8 @@ def _search_section(results):
     rows = [{"cell": _cell(r), "search": search_label(r), "arm": r["arm"],
              "test accuracy": number(r["mean_test_accuracy"]),
              "regret [95% CI]": interval(r["mean_regret"], r["ci_low"], r["ci_high"]),
-             "hit rate": number(r["hit_rate"], 2), "n": int(r["n"])} for _, r in search.iterrows()]
+             "common regret": number(r["mean_common_regret"]), "hit rate": number(r["hit_rate"], 2),
+             "n": int(r["n"])} for _, r in search.iterrows()]
     paired = results["search_paired"]
     paired = paired[(paired["space"] == ALL) & (paired["stratum"] == ALL)]
     diffs = [{"search": search_label(r), "arm": r["arm"], "baseline": r["baseline"],
@@ -180,8 +203,10 @@ def _search_section(results):
     return ["## Replayed searches", "",
             "Random search (k candidates, the best after b epochs), keras-tuner Hyperband and Ray ASHA replayed on "
             "the recorded curves, every arm on the same candidate subsets and arrival orders; outcome: the pick's "
-            "test accuracy at E; regret: the subset's best test accuracy minus the pick's. A cell with fewer "
-            "candidates than k has no row.", "", markdown(pd.DataFrame(rows)), "",
+            "test accuracy at E; regret: the subset's best test accuracy under the arm minus the pick's; common "
+            "regret: the subset's best test accuracy over every arm's ranked runs (one oracle for all arms) minus "
+            "the pick's; hit rate: picks tying the arm's best. A cell with fewer candidates than k has no row.", "",
+            markdown(pd.DataFrame(rows)), "",
             "Paired against the baselines, pooled over cells (mean of the cells' differences; Holm over every "
             "row of search_paired.csv):", "", markdown(pd.DataFrame(diffs))]
 
@@ -196,7 +221,7 @@ def _strata_section(results, design):
              "median diff [95% CI]": interval(r["median_difference"], r["ci_low"], r["ci_high"], signed=True),
              "Holm p": p_value(r["p_holm"])} for _, r in paired.iterrows()]
     return ["## Strata", "", f"Rho at budget {budget}, pooled over the cells holding each stratum:", "",
-            markdown(pd.DataFrame(_rho_rows(rho, ["stratum", "arm", "reference"]))), "",
+            markdown(pd.DataFrame(_rho_rows(rho, ["stratum", "arm", "reference", "cells"]))), "",
             "Paired test accuracy per stratum (every candidate of the stratum):", "", markdown(pd.DataFrame(rows)),
             "", "Per cell and stratum: ranking.csv, ceiling.csv, search.csv, search_paired.csv, paired_summary.csv."]
 

@@ -1,14 +1,17 @@
 """The README's study tables, rendered from a study's committed report CSVs (``python -m autoinit_nas.study.summary``).
 
 ``readme_tables(folders, ablation=None)`` reads the CSVs ``build_report`` writes
-(``ranking.csv``, ``ceiling.csv``, ``search_paired.csv``, ``design.json``; a
-folder holding copies of them, e.g. under ``docs/study/``) and returns Markdown:
-per folder, (a) pooled rho per arm and budget against ``own`` and ``neutral``
-references with the noise ceiling, and the zero-cost proxies; (b) the replayed
-searches' paired test-accuracy differences against ``he`` and ``default``;
-(c) rho per cell at the smallest budget; (d) pooled rho per stratum; and with
-``ablation`` (a study run with ``bn_recalibrate``) (e) rho at the smallest
-budget per shared cell, without and with BN recalibration. The text opens with
+(``ranking.csv``, ``ceiling.csv``, ``search_paired.csv``, ``design.json`` and,
+when present, ``untrained.csv``; a folder holding copies of them, e.g. under
+``docs/study/``) and returns Markdown: per folder, (a) pooled rho per arm and
+budget against ``own``, ``neutral`` and ``others`` references with the noise
+ceiling, and the zero-cost proxies; (b) the replayed searches' paired
+test-accuracy differences against ``he`` and ``default``; (c) rho per cell and
+(d) pooled rho per stratum (``STRATA``), both against ``own`` and ``neutral``
+(per cell also ``others``) at the smallest and the largest budget; (e) the
+share of untrained ranked runs per arm and cell; and with ``ablation`` (a study
+run with ``bn_recalibrate``) (f) rho at the smallest budget per shared cell,
+without and with BN recalibration. The text opens with
 the command that makes it, so ``expected_block`` can check a README against
 the CSVs: the README keeps it between ``BEGIN`` and ``END``.
 
@@ -30,7 +33,8 @@ BEGIN = "<!-- study-tables:begin -->"
 END = "<!-- study-tables:end -->"
 COMMAND = "python -m autoinit_nas.study.summary"
 ALL = "all"
-STRATA = ("normalization", "activation_family")
+STRATA = ("normalization", "batchnorm", "depth_bucket", "activation_family", "trains")
+REFERENCES = ("own", "neutral", "others")
 BASELINES = ("he", "default")
 
 
@@ -122,12 +126,13 @@ def _fidelity_table(ranking, ceiling, design):
     trained = pooled[pooled["budget"] > 0]
     ceilings = _pooled(ceiling).set_index("arm") if len(ceiling) else pd.DataFrame()
     budgets = sorted(int(b) for b in trained["budget"].unique())
+    references = [reference for reference in REFERENCES if reference in set(trained["reference"])]
     rows = []
     for arm in _arms(trained, design):
         cells = trained[trained["arm"] == arm].set_index(["budget", "reference"])
         row = {"arm": arm}
         for budget in budgets:
-            for reference in ("own", "neutral"):
+            for reference in references:
                 found = cells.loc[(budget, reference)] if (budget, reference) in cells.index else None
                 row[f"b={budget} {reference}"] = "n/a" if found is None else interval(
                     found["spearman"], found["ci_low"], found["ci_high"])
@@ -159,29 +164,53 @@ def _search_table(paired, design):
     return pd.DataFrame(rows)
 
 
-def _per_cell_table(ranking, budget, design):
-    """(c): rho against ``own`` at ``budget`` per cell (stratum "all"), one column per arm."""
-    rows = ranking[(ranking["stratum"] == ALL) & (ranking["budget"] == budget) & (ranking["reference"] == "own")
-                   & (ranking["space"] != ALL)]
+def _budgets(ranking):
+    """The smallest and the largest trained budget (one if they agree)."""
+    budgets = sorted(int(b) for b in ranking["budget"].unique() if b > 0)
+    return sorted({budgets[0], budgets[-1]}) if budgets else []
+
+
+def _per_cell_table(ranking, design):
+    """(c): rho per cell (stratum "all") at the smallest and largest budget, a row per budget and reference
+    (``own``, ``neutral``, ``others``), one column per arm."""
+    rows = ranking[(ranking["stratum"] == ALL) & ranking["budget"].isin(_budgets(ranking))
+                   & ranking["reference"].isin(REFERENCES) & (ranking["space"] != ALL)]
     return _wide(rows, ["space", "dataset"], design)
 
 
-def _strata_table(ranking, budget, design):
-    """(d): pooled rho against ``own`` at ``budget`` per stratum of ``STRATA``, one column per arm."""
-    rows = ranking[(ranking["space"] == ALL) & (ranking["budget"] == budget) & (ranking["reference"] == "own")
+def _strata_table(ranking, design):
+    """(d): pooled rho per stratum of ``STRATA`` against ``own`` and ``neutral`` at the smallest and largest
+    budget, a row per stratum, budget and reference, one column per arm."""
+    rows = ranking[(ranking["space"] == ALL) & ranking["budget"].isin(_budgets(ranking))
+                   & ranking["reference"].isin(("own", "neutral"))
                    & ranking["stratum"].str.startswith(tuple(f"{s}=" for s in STRATA))]
-    return _wide(rows, ["stratum"], design)
+    rows = rows.assign(_order=[STRATA.index(s.split("=", 1)[0]) for s in rows["stratum"]])
+    return _wide(rows, ["_order", "stratum"], design).drop(columns="_order", errors="ignore")
 
 
 def _wide(rows, keys, design):
+    """A row per ``keys``, budget and reference (in ``REFERENCES`` order), a column per arm, then n."""
+    rows = rows.assign(_reference=[REFERENCES.index(r) for r in rows["reference"]])
     table = []
-    for key, group in rows.groupby(keys, sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        row = dict(zip(keys, key))
+    for key, group in rows.groupby(keys + ["budget", "_reference"], sort=True):
+        row = dict(zip(keys, key[:len(keys)]), budget=int(key[-2]), reference=REFERENCES[key[-1]])
         for arm in _arms(rows, design):
             found = group[group["arm"] == arm]
             row[arm] = "" if found.empty else interval(*found.iloc[0][["spearman", "ci_low", "ci_high"]])
         row["n"] = int(group["n"].max())
+        table.append(row)
+    return pd.DataFrame(table)
+
+
+def _untrained_table(untrained, design):
+    """(e): the share of untrained ranked runs per cell ("pooled" last), one column per arm."""
+    table = []
+    for (space, dataset), group in untrained.groupby(["space", "dataset"], sort=False):
+        shares = group.set_index("arm")
+        row = {"cell": "pooled" if space == ALL else f"{space} / {dataset}"}
+        row.update({arm: f"{shares.loc[arm, 'untrained']:.0%}" if arm in shares.index else ""
+                    for arm in _arms(untrained, design)})
+        row["n"] = int(shares["n"].max())
         table.append(row)
     return pd.DataFrame(table)
 
@@ -199,7 +228,7 @@ def _ablation_table(ranking, other, budget, design):
     for space, dataset in shared:
         for arm in _arms(ranking[ranking["budget"] == budget], design):
             row = {"space": space, "dataset": dataset, "arm": arm}
-            for reference in ("own", "neutral"):
+            for reference in [r for r in REFERENCES if r in set(without.index.get_level_values("reference"))]:
                 for label, frame in (("without", without), ("with", with_)):
                     key = (space, dataset, arm, reference)
                     row[f"{reference}, {label}"] = interval(*frame.loc[key][["spearman", "ci_low", "ci_high"]]) \
@@ -212,20 +241,24 @@ def _folder_section(folder, name):
     design = _design(folder)
     ranking, ceiling = _read(folder, "ranking.csv"), _read(folder, "ceiling.csv")
     fidelity, zero = _fidelity_table(ranking, ceiling, design)
-    budget = _short_budget(ranking)
+    budgets = " and ".join(map(str, _budgets(ranking)))
     lines = [f"#### {name}", ""] + ([_design_line(design), ""] if design else [])
-    lines += ["Ranking fidelity pooled over cells: mean Spearman rho of the b-epoch validation score against the "
-              "arm's own reference run (`own`) and the mean over all arms' reference runs (`neutral`), test split; "
-              "95% stratified bootstrap interval. Noise ceiling: rho between two runs of each candidate at E.", "",
+    lines += ["Ranking fidelity pooled over cells: unweighted mean over cells (each with >= 8 candidates) of the "
+              "Spearman rho of the b-epoch validation score against the arm's own reference run (`own`), the mean "
+              "over all arms' reference runs (`neutral`) and over the other arms' (`others`), test split; 95% "
+              "stratified bootstrap interval. Noise ceiling: rho between two runs of each candidate at E.", "",
               markdown(fidelity), "", "Zero-cost proxies (budget 0):", "", markdown(zero), "",
               "Replayed searches, pooled over cells: test accuracy at E of the arm's pick minus the baseline's "
-              "(same candidate subsets), 95% bootstrap interval; Holm over every paired row (a bootstrap p of 0: no "
-              "resample crossed zero).", "",
+              "(same candidate subsets), 95% bootstrap interval; p from the bootstrap standard error (normal "
+              "approximation), Holm over every paired row.", "",
               markdown(_search_table(_read(folder, "search_paired.csv"), design)), "",
-              f"Rho against `own` at budget {budget} per cell:", "", markdown(_per_cell_table(ranking, budget, design)),
-              "", f"Rho against `own` at budget {budget} per stratum, pooled over cells:", "",
-              markdown(_strata_table(ranking, budget, design))]
-    return lines, ranking, budget, design
+              f"Rho per cell at budgets {budgets}:", "", markdown(_per_cell_table(ranking, design)),
+              "", f"Rho per stratum at budgets {budgets}, pooled over cells:", "",
+              markdown(_strata_table(ranking, design))]
+    if os.path.exists(os.path.join(folder, "untrained.csv")):
+        lines += ["", "Untrained: share of ranked runs whose test accuracy at E is within 0.1 of chance:", "",
+                  markdown(_untrained_table(_read(folder, "untrained.csv"), design))]
+    return lines, ranking, _short_budget(ranking), design
 
 
 def readme_tables(folders, ablation=None):

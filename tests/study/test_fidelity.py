@@ -66,6 +66,18 @@ def test_ranking_against_own_and_neutral_references():
     assert set(table["n"]) == {8} and list(table.columns) == fidelity.RANKING_COLUMNS
 
 
+def test_others_leaves_the_ranked_arm_out_of_the_reference():
+    # Arm a's reference (10 c) dominates the mean: neutral = 4.5 c rises, so a's own run "agrees" with
+    # neutral (+1); against the other arm's reference (-c) it disagrees (-1). For b, others = a's (+1).
+    scores = pd.DataFrame([(c, arm, 1, c) for c in range(6) for arm in ("a", "b")],
+                          columns=["candidate", "arm", "epoch", "val_accuracy"])
+    reference = pd.DataFrame([(c, arm, 5, 10 * c if arm == "a" else -c) for c in range(6) for arm in ("a", "b")],
+                             columns=["candidate", "arm", "seed", "test_accuracy"])
+    rho = fidelity.ranking(scores, reference, [1], by=(), samples=20).set_index(["arm", "reference"])["spearman"]
+    assert rho.to_dict() == {("a", "own"): 1.0, ("a", "neutral"): 1.0, ("a", "others"): -1.0,
+                             ("b", "own"): -1.0, ("b", "neutral"): 1.0, ("b", "others"): 1.0}
+
+
 def test_neutral_is_the_mean_over_arms_and_needs_every_arm():
     _, reference = study_tables(4)
     reference = reference[~((reference.candidate == 3) & (reference.arm == "he"))]

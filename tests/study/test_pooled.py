@@ -11,12 +11,22 @@ from autoinit_nas.study import fidelity, pooled
 
 
 def test_pooled_rho_is_the_mean_of_the_cells_rho_and_skips_cells_without_one():
-    x = np.arange(3.0)
-    rho, low, high, n, cells = pooled.pooled_rho([(x, x), ([1, 2, 3], [1, 3, 2]), ([1, 1, 1], [1, 2, 3]),
-                                                  ([1, 2], [1, 2])], samples=30)
-    assert (rho, n, cells) == (pytest.approx(0.75), 6, 2)
+    x = np.arange(8.0)
+    swapped = [1, 0, 2, 3, 4, 5, 6, 7]  # rho = 1 - 6 * 2 / (8 * 63)
+    rho, low, high, n, cells = pooled.pooled_rho([(x, x), (x, swapped), (np.ones(8), x), ([1, 2], [1, 2])],
+                                                 samples=30)
+    assert (rho, n, cells) == (pytest.approx((1 + 1 - 12 / 504) / 2), 16, 2)
     assert low <= rho <= high
     assert math.isnan(pooled.pooled_rho([([1, 2], [2, 1])], samples=5)[0])
+
+
+def test_a_cell_with_fewer_than_eight_candidates_is_not_pooled():
+    # A 7-candidate cell with rho -1 would drag the unweighted mean to 0; it must not enter.
+    x = np.arange(8.0)
+    rho, _, _, n, cells = pooled.pooled_rho([(x, x), (x[:7], -x[:7])], samples=20)
+    assert (rho, n, cells) == (1.0, 8, 1)
+    assert pooled.pooled_rho([(x[:7], x[:7])], samples=5)[3:] == (0, 0)
+    assert pooled.pooled_rho([(x[:7], -x[:7]), (x, x)], samples=5, min_candidates=3)[0] == pytest.approx(0.0)
 
 
 def test_pooled_interval_is_a_stratified_bootstrap_with_one_seed_per_cell():
@@ -49,11 +59,12 @@ def test_pooled_interval_covers_the_true_mean_rho():
 
 
 def _cells_table():
-    """Cells a and b, 6 candidates: he's budget-1 score follows the reference in a (+1), reverses it in b (-1)."""
+    """Cells a and b, 10 candidates: he's budget-1 score follows the reference in a (+1), reverses it in b (-1);
+    stratum norm=none holds 8 candidates per cell, norm=every 2 (too few to pool)."""
     rows, reference = [], []
     for cell, sign in (("a", 1), ("b", -1)):
-        for c in range(6):
-            rows.append((cell, "d", c, "he", 1, sign * c, "none" if c < 3 else "every"))
+        for c in range(10):
+            rows.append((cell, "d", c, "he", 1, sign * c, "none" if c < 8 else "every"))
             reference.append((cell, "d", c, "he", 9, c / 10))
     scores = pd.DataFrame(rows, columns=["space", "dataset", "candidate", "arm", "epoch", "val_accuracy", "norm"])
     reference = pd.DataFrame(reference, columns=["space", "dataset", "candidate", "arm", "seed", "test_accuracy"])
@@ -68,17 +79,20 @@ def test_pooled_ranking_appends_pooled_rows_per_stratum():
     rows = table[table["space"] == "all"].set_index(["stratum", "reference"])
     assert (rows["dataset"] == "all").all() and rows.index[0] == ("all", "own")
     assert rows.loc[("all", "own"), "spearman"] == pytest.approx(0.0)  # mean of +1 and -1
-    assert rows.loc[("all", "own"), "n"] == 12
+    assert (rows.loc[("all", "own"), "n"], rows.loc[("all", "own"), "cells"]) == (20, 2)
     assert (rows.loc[("all", "own"), "ci_low"], rows.loc[("all", "own"), "ci_high"]) == pytest.approx((0.0, 0.0))
     assert rows.loc[("norm=none", "own"), "spearman"] == pytest.approx(0.0)
-    assert rows.loc[("norm=none", "own"), "n"] == 6
+    assert (rows.loc[("norm=none", "own"), "n"], rows.loc[("norm=none", "own"), "cells"]) == (16, 2)
+    assert math.isnan(rows.loc[("norm=every", "own"), "spearman"])  # 2 candidates per cell: said, not pooled
+    assert (rows.loc[("norm=every", "own"), "n"], rows.loc[("norm=every", "own"), "cells"]) == (0, 0)
+    assert (cells["cells"] == 1).all()
 
 
 def test_pooled_ceiling_per_cell_and_pooled():
     scores, reference = _cells_table()
     outcomes = scores.rename(columns={"val_accuracy": "test_accuracy"})
     table = pooled.pooled_ceiling(outcomes, reference, samples=20)
-    assert table[["space", "spearman"]].values.tolist() == [["a", 1.0], ["b", -1.0], ["all", 0.0]]
+    assert table[["space", "spearman", "cells"]].values.tolist() == [["a", 1.0, 1], ["b", -1.0, 1], ["all", 0.0, 2]]
 
 
 def test_paired_outcomes_and_summaries_with_holm_over_every_row():
@@ -99,5 +113,8 @@ def test_paired_outcomes_and_summaries_with_holm_over_every_row():
     assert row["p_value"] == pytest.approx(paired_stats.wilcoxon_p(np.full(16, 0.02)))
     strata = summary[(summary["space"] == "all") & (summary["stratum"] == "act=x") & (summary["arm"] == "autoinit")]
     assert strata["n"].tolist() == [8, 8]
-    # per cell, pooled, per cell and stratum, pooled per stratum; 2 arms each against 2 baselines
-    assert len(summary) == 2 * 2 * (2 + 1 + 2 * 2 + 2)
+    # per cell, pooled, per cell and stratum, pooled per stratum; autoinit against he and default, and he
+    # against default only (the two baselines meet once)
+    pairs = set(zip(summary["arm"], summary["baseline"]))
+    assert pairs == {("autoinit", "he"), ("autoinit", "default"), ("he", "default")}
+    assert len(summary) == 3 * (2 + 1 + 2 * 2 + 2)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from autoinit_nas import stats as paired_stats
 from autoinit_nas.study import replay
 from autoinit_nas.study.replay import Search
 
@@ -109,12 +110,82 @@ def test_random_search_picks_the_best_short_score_first_on_ties():
 
 
 def test_common_subsets_enumerate_every_subset_once_and_repeat_exactly():
-    subsets = replay.common_subsets(8, 3, seed=5)
+    subsets = replay.common_subsets(8, 3, seed=5, draws=10)
     assert len(subsets) == math.comb(8, 3)
     assert len({tuple(sorted(row)) for row in subsets}) == math.comb(8, 3)
-    np.testing.assert_array_equal(subsets, replay.common_subsets(8, 3, seed=5))
+    np.testing.assert_array_equal(subsets, replay.common_subsets(8, 3, seed=5, draws=10))
     sampled = replay.common_subsets(30, 10, seed=5, draws=50)
     assert sampled.shape == (50, 10) and all(len(set(row)) == 10 for row in sampled)
+
+
+def test_few_subsets_are_tiled_in_many_arrival_orders():
+    # n == k == 22 (Hyperband at E = 12): one subset; it must come in >= draws independent orders.
+    subsets = replay.common_subsets(22, 22, seed=3, draws=500)
+    assert subsets.shape == (500, 22)
+    assert all(sorted(row) == list(range(22)) for row in subsets)
+    assert len({tuple(row) for row in subsets}) == 500  # 22! orders: 500 draws all differ
+    np.testing.assert_array_equal(subsets, replay.common_subsets(22, 22, seed=3, draws=500))
+    # 56 subsets, 200 draws: 4 copies, each subset exactly 4 times, in different orders.
+    tiled = replay.common_subsets(8, 3, seed=5, draws=200)
+    assert len(tiled) == 224
+    counts = {}
+    for row in tiled:
+        counts[tuple(sorted(row))] = counts.get(tuple(sorted(row)), 0) + 1
+    assert set(counts.values()) == {4} and len(counts) == 56
+    assert len({tuple(row) for row in tiled}) > 56
+
+
+def test_asha_over_one_subset_averages_over_arrival_orders():
+    # Every candidate's curve is flat at its worth except a late bloomer (candidate 0, worst at epoch 1,
+    # best at E): ASHA keeps it only when it arrives first, so over many orders the hit rate is strictly
+    # between 0 and 1, and the replay counts at least `draws` subsets.
+    n = 6
+    curves, outcomes = tables(lambda c, a, e: (0.0 if e == 1 else 1.0) if c == 0 else c / 10, n, ["he"], 4,
+                              lambda c, a: 1.0 if c == 0 else c / 10)
+    table, _ = replay.replay(curves, outcomes, [Search("asha", 4, n, factor=2)], baselines=["he"], by=(),
+                             draws=300, samples=5, boot_subsets=5)
+    row = table.iloc[0]
+    assert row["subsets"] >= 300 and 0 < row["hit_rate"] < 1
+
+
+# --- p-values and pairs ---------------------------------------------------------------------------
+
+
+def test_normal_p_has_no_resolution_floor_so_holm_keeps_a_clear_effect():
+    from scipy import stats
+
+    boot = np.random.default_rng(0).normal(0.05, 0.01, 200)  # no resample crosses zero
+    expected = 2 * stats.norm.sf(0.05 / boot.std())
+    assert replay.normal_p(0.05, boot) == pytest.approx(expected)
+    assert 0 < replay.normal_p(0.05, boot) < 1e-5
+    # Holm over 1000 rows: a percentile p of 1/200 would become 1, this one stays far below 0.05.
+    assert paired_stats.holm([replay.normal_p(0.05, boot)] + [0.5] * 999)[0] < 1e-2
+    assert replay.normal_p(0.0, np.zeros(10)) == 1.0
+    assert 0 < replay.normal_p(0.01, np.full(10, 0.01)) < 1e-300  # constant difference: tiny, not 0
+    assert replay.normal_p(-0.02, np.array([-0.03, -0.01])) == pytest.approx(2 * stats.norm.sf(2.0))
+
+
+def test_two_baselines_are_paired_in_one_direction_only():
+    noise = np.random.default_rng(5).random((10, 3))
+    curves, outcomes = tables(lambda c, a, e: noise[c, e - 1] + (0.1 if a == "he" else 0), 10,
+                              ["he", "default", "autoinit"], 3, lambda c, a: noise[c].mean())
+    _, paired = replay.replay(curves, outcomes, [Search("random", 1, 4)], baselines=["he", "default"], by=(),
+                              samples=10, boot_subsets=5)
+    assert sorted(zip(paired["arm"], paired["baseline"])) == [("autoinit", "default"), ("autoinit", "he"),
+                                                              ("he", "default")]
+
+
+def test_common_regret_uses_the_best_candidate_over_every_arm():
+    # Arm "low" scores 0.2 below "high" on every candidate, with the same order: both pick their own best
+    # (regret 0), but against the common oracle (high's best) low loses exactly 0.2.
+    curves, outcomes = tables(lambda c, a, e: c / 10, 6, ["high", "low"], 2,
+                              lambda c, a: c / 10 + (0.2 if a == "high" else 0.0))
+    table, _ = replay.replay(curves, outcomes, [Search("random", 1, 3)], baselines=["high"], by=(),
+                             samples=5, boot_subsets=5)
+    rows = table.set_index("arm")
+    assert rows.loc["low", "mean_regret"] == 0 and rows.loc["high", "mean_regret"] == 0
+    assert rows.loc["high", "mean_common_regret"] == pytest.approx(0.0)
+    assert rows.loc["low", "mean_common_regret"] == pytest.approx(0.2)
 
 
 # --- whole tables ---------------------------------------------------------------------------------
@@ -152,7 +223,9 @@ def test_a_misleading_arm_loses_and_the_interval_says_so():
     assert regrets["good"] == 0 and regrets["bad"] > 0.1
     row = paired.iloc[0]
     assert row["arm"] == "good" and row["mean_diff"] == pytest.approx(regrets["bad"])
-    assert row["ci_low"] > 0 and row["p"] < 0.05
+    # No resample crosses zero: a percentile p would be exactly 0, which Holm can never raise; the
+    # normal approximation gives a small positive p instead.
+    assert row["ci_low"] > 0 and 0 < row["p"] < 0.05
 
 
 def test_cells_strata_and_pooled_rows():

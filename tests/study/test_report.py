@@ -34,8 +34,9 @@ def _record(space, dataset, index):
     values = {"blocks": 1, "block_0_layers": 2 + index % 2, "block_0_activation": "relu" if index % 2 else "tanh",
               "block_0_normalization": "batch" if index < CANDIDATES // 2 else "none"}
     candidate = f"{space}_{dataset}_{index}"
+    classes = 4 if index == CANDIDATES - 1 else 10  # the last: chance 0.25, default's 0.2 is untrained
     return candidate, {"hyperparameters": {"candidate": {"candidate": candidate, "space": space, "dataset": dataset,
-                                                         "index": index, "num_classes": 10, "values": values}},
+                                                         "index": index, "num_classes": classes, "values": values}},
                        "executions": [{"arms": arms}], "proxies": {"params": 100 + index, "synflow": 5.0 - index},
                        "seed": 7 + index, "status": "completed"}
 
@@ -69,8 +70,9 @@ def written(tmp_path_factory):
 def test_report_writes_every_table_with_the_documented_columns(written):
     expected = {
         "ranking.csv": ["space", "dataset", "stratum", "arm", "budget", "reference", "spearman", "ci_low", "ci_high",
-                        "n"],
-        "ceiling.csv": ["space", "dataset", "stratum", "arm", "spearman", "ci_low", "ci_high", "n"],
+                        "n", "cells"],
+        "ceiling.csv": ["space", "dataset", "stratum", "arm", "spearman", "ci_low", "ci_high", "n", "cells"],
+        "untrained.csv": ["space", "dataset", "arm", "untrained", "n"],
         "search_paired.csv": ["space", "dataset", "stratum", "arm", "baseline", "search", "factor", "budget", "k",
                               "mean_diff", "ci_low", "ci_high", "p", "p_holm"],
         "reference.csv": ["space", "dataset", "candidate", "arm", "seed", "epochs", "test_accuracy"],
@@ -79,8 +81,8 @@ def test_report_writes_every_table_with_the_documented_columns(written):
     for name, columns in expected.items():
         assert pd.read_csv(written[name]).columns.tolist() == columns, name
     search = pd.read_csv(written["search.csv"])
-    assert {"search", "budget", "k", "mean_test_accuracy", "mean_regret", "ci_low", "ci_high", "hit_rate",
-            "n"} <= set(search.columns)
+    assert {"search", "budget", "k", "mean_test_accuracy", "mean_regret", "mean_common_regret", "ci_low", "ci_high",
+            "hit_rate", "n"} <= set(search.columns)
     assert set(search["search"]) == {"random", "hyperband", "asha"}
     for name in ("scores.csv", "outcomes.csv", "paired.csv", "paired_summary.csv", "report.md", "rho_vs_budget.png",
                  "regret.png", "design.json"):
@@ -103,7 +105,13 @@ def test_ranking_has_proxies_at_budget_zero_and_pooled_rows_with_known_rho(writt
     assert pooled.loc[("synflow", 0, "neutral"), "spearman"] == pytest.approx(-1.0)
     strata = set(ranking.loc[ranking["space"] == "all", "stratum"])
     assert {"normalization=every", "normalization=none", "activation_family=rectifier",
-            "activation_family=saturating"} <= strata
+            "activation_family=saturating", "batchnorm=every", "batchnorm=none", "trains=every arm",
+            "trains=not every arm"} <= strata
+    # others: the mean of the other arms' references; for default, (0.3 + w) + (0.35 + w) rises with w
+    assert pooled.loc[("default", 1, "others"), "spearman"] == pytest.approx(-1.0)
+    # for he, (0.9 - w) + (0.35 + w) is constant: no rho in any cell, so no cell is pooled
+    assert np.isnan(pooled.loc[("he", 1, "others"), "spearman"]) and pooled.loc[("he", 1, "others"), "cells"] == 0
+    assert pooled.loc[("he", 1, "own"), "cells"] == 2
 
 
 def test_ceiling_paired_and_design(written):
@@ -122,10 +130,21 @@ def test_ceiling_paired_and_design(written):
     assert design["wall_minutes"] == 1.5 and design["bn_recalibrate"] is False
 
 
+def test_untrained_shares_and_trains_stratum(written):
+    untrained = read(written["untrained.csv"]).set_index(["space", "dataset", "arm"])["untrained"]
+    assert untrained[("h", "d1", "default")] == pytest.approx(1 / CANDIDATES)
+    assert untrained[("all", "all", "default")] == pytest.approx(1 / CANDIDATES)
+    assert untrained[("all", "all", "he")] == 0
+    scores = read(written["scores.csv"]).drop_duplicates(["dataset", "candidate"]).set_index("candidate")
+    assert scores.loc["h_d1_7", "trains"] == "not every arm" and scores.loc["h_d1_0", "trains"] == "every arm"
+    assert scores.loc["h_d1_0", "batchnorm"] == "every" and scores.loc["h_d1_7", "batchnorm"] == "none"
+
+
 def test_report_markdown_states_the_design_and_has_every_section(written):
     text = open(written["report.md"], encoding="utf-8").read()
     for piece in ("E = 3 epochs", "Budgets [1, 2]", "BN recalibration off", "test fraction 0.2",
                   "Wall time of the run that finished the study: 1.5 min", "## Ranking fidelity", "### Noise ceiling",
-                  "### Zero-cost baselines", "## Replayed searches", "## Strata", "win/tie/loss", "pooled"):
+                  "### Zero-cost baselines", "## Replayed searches", "## Strata", "win/tie/loss", "pooled",
+                  "common regret", "Untrained:", "| cell | default | he | autoinit | n |", "| others |"):
         assert piece in text, piece
     assert "Converged quality" not in text and "best cell" not in text

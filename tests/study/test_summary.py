@@ -22,7 +22,11 @@ def _ranking_rows(shift=0.0):
                     rho = base + offset + 0.1 * (budget - 1) + shift + (0.05 if space == "p" else 0.0)
                     rows.append((space, dataset, "all", arm, budget, reference, rho, rho - 0.1, rho + 0.1, 20))
         if space == "all":
+            rows.append((space, dataset, "all", "he", 1, "others", 0.2, 0.1, 0.3, 40))
             rows.append((space, dataset, "all", "params", 0, "neutral", 0.25, 0.1, 0.4, 40))
+            rows.append((space, dataset, "normalization=none", "he", 2, "neutral", 0.31, 0.21, 0.41, 10))
+            rows.append((space, dataset, "trains=every arm", "he", 1, "own", 0.5, 0.4, 0.6, 30))
+            rows.append((space, dataset, "trains=every arm", "he", 1, "others", 0.55, 0.4, 0.6, 30))
             rows.append((space, dataset, "normalization=none", "he", 1, "own", 0.3, 0.2, 0.4, 10))
             rows.append((space, dataset, "normalization=none", "autoinit", 1, "own", 0.35, 0.25, 0.45, 10))
             rows.append((space, dataset, "activation_family=saturating", "he", 1, "own", 0.1, -0.2, 0.4, 8))
@@ -47,6 +51,10 @@ def write_folder(folder, shift=0.0):
         os.path.join(folder, "search_paired.csv"), index=False)
     design = {"epochs": 12, "budgets": [1, 2], "ks": [8], "arms": ["he", "autoinit"], "cells": 2, "candidates": 40,
               "bn_recalibrate": shift != 0.0, "test_fraction": 0.2}
+    untrained = [("h", "d1", "he", 0.0, 20), ("h", "d1", "autoinit", 0.25, 20), ("all", "all", "he", 0.0, 40),
+                 ("all", "all", "autoinit", 0.125, 40)]
+    pd.DataFrame(untrained, columns=["space", "dataset", "arm", "untrained", "n"]).to_csv(
+        os.path.join(folder, "untrained.csv"), index=False)
     with open(os.path.join(folder, "design.json"), "w", encoding="utf-8") as stream:
         json.dump(design, stream)
     return folder
@@ -58,9 +66,9 @@ def test_fidelity_rows_are_the_pooled_rho_with_ceiling_and_proxies(tmp_path):
     assert "#### study-quick" in text
     assert ("E = 12 epochs; budgets 1, 2; k 8; 40 candidates in 2 cells; BN recalibration off; "
             "test fraction 0.2.") in text
-    assert ("| he | 0.400 [0.300, 0.500] | 0.300 [0.200, 0.400] | 0.500 [0.400, 0.600] | 0.400 [0.300, 0.500] "
-            "| 0.800 [0.700, 0.900] |") in text
-    assert "| arm | b=1 own | b=1 neutral | b=2 own | b=2 neutral | noise ceiling |" in text
+    assert ("| he | 0.400 [0.300, 0.500] | 0.300 [0.200, 0.400] | 0.200 [0.100, 0.300] | 0.500 [0.400, 0.600] "
+            "| 0.400 [0.300, 0.500] | n/a | 0.800 [0.700, 0.900] |") in text
+    assert "| arm | b=1 own | b=1 neutral | b=1 others | b=2 own | b=2 neutral | b=2 others | noise ceiling |" in text
     assert "| params | 0.250 [0.100, 0.400] | 40 |" in text
 
 
@@ -72,21 +80,38 @@ def test_search_rows_pair_each_arm_with_he_and_default_pooled_only(tmp_path):
     assert "+0.500" not in text  # the per-cell row of search_paired.csv is not a pooled figure
 
 
-def test_per_cell_and_strata_tables_at_the_smallest_budget(tmp_path):
+def test_per_cell_and_strata_tables_at_the_smallest_and_largest_budget(tmp_path):
     text = summary.readme_tables(write_folder(tmp_path / "s"))
-    assert "| space | dataset | he | autoinit | n |" in text
-    assert "| h | d1 | 0.400 [0.300, 0.500] | 0.600 [0.500, 0.700] | 20 |" in text
-    assert "| p | d1 | 0.450 [0.350, 0.550] | 0.650 [0.550, 0.750] | 20 |" in text
-    assert "| normalization=none | 0.300 [0.200, 0.400] | 0.350 [0.250, 0.450] | 10 |" in text
-    assert "| activation_family=saturating | 0.100 [-0.200, 0.400] |  | 8 |" in text
-    assert "depth_bucket=1-5" not in text
+    assert "Rho per cell at budgets 1 and 2:" in text
+    assert "| space | dataset | budget | reference | he | autoinit | n |" in text
+    cell_rows = [line for line in text.splitlines() if line.startswith("| h | d1 |")]
+    assert cell_rows == ["| h | d1 | 1 | own | 0.400 [0.300, 0.500] | 0.600 [0.500, 0.700] | 20 |",
+                         "| h | d1 | 1 | neutral | 0.300 [0.200, 0.400] | 0.500 [0.400, 0.600] | 20 |",
+                         "| h | d1 | 2 | own | 0.500 [0.400, 0.600] | 0.700 [0.600, 0.800] | 20 |",
+                         "| h | d1 | 2 | neutral | 0.400 [0.300, 0.500] | 0.600 [0.500, 0.700] | 20 |"]
+    assert "| p | d1 | 2 | neutral | 0.450 [0.350, 0.550] | 0.650 [0.550, 0.750] | 20 |" in text
+    assert "| stratum | budget | reference | he | autoinit | n |" in text
+    strata_rows = [line for line in text.splitlines() if line.startswith(tuple(f"| {s}=" for s in summary.STRATA))]
+    # normalization, batchnorm, depth_bucket, activation_family, trains (STRATA order); own and neutral only
+    assert strata_rows == ["| normalization=none | 1 | own | 0.300 [0.200, 0.400] | 0.350 [0.250, 0.450] | 10 |",
+                           "| normalization=none | 2 | neutral | 0.310 [0.210, 0.410] |  | 10 |",
+                           "| depth_bucket=1-5 | 1 | own | 0.900 [0.800, 1.000] |  | 8 |",
+                           "| activation_family=saturating | 1 | own | 0.100 [-0.200, 0.400] |  | 8 |",
+                           "| trains=every arm | 1 | own | 0.500 [0.400, 0.600] |  | 30 |"]
+
+
+def test_untrained_shares_per_cell_and_pooled(tmp_path):
+    text = summary.readme_tables(write_folder(tmp_path / "s"))
+    assert "| cell | he | autoinit | n |" in text
+    assert "| h / d1 | 0% | 25% | 20 |" in text and "| pooled | 0% | 12% | 40 |" in text
 
 
 def test_ablation_compares_shared_cells_without_and_with(tmp_path):
     main, ablation = write_folder(tmp_path / "main"), write_folder(tmp_path / "bn", shift=0.1)
     text = summary.readme_tables([main], ablation=ablation)
     assert "#### BN recalibration (main without, bn with)" in text
-    assert "| space | dataset | arm | own, without | own, with | neutral, without | neutral, with |" in text
+    assert ("| space | dataset | arm | own, without | own, with | neutral, without | neutral, with | others, without "
+            "| others, with |") in text
     assert ("| h | d1 | he | 0.400 [0.300, 0.500] | 0.500 [0.400, 0.600] | 0.300 [0.200, 0.400] "
             "| 0.400 [0.300, 0.500] |") in text
     assert "| all | all | autoinit | 0.600 [0.500, 0.700] | 0.700 [0.600, 0.800] |" in text
