@@ -179,6 +179,7 @@ class ProbePropagation:
         self.expand = expand
         self.seeds = {}  # (id(estimator), attribute) -> weight seed, once assigned
         self.units = {}  # (id(estimator), attribute) -> unit draw of a small weight, until rescaled
+        self.powers = {}  # (id(estimator), attribute) -> power of two its unit draw holds, until rescaled
         self._weight_seeds = []
 
     def run(self, base_seed, probe_seed):
@@ -240,27 +241,30 @@ class ProbePropagation:
         planned = self.estimate(
             estimator, node, key, [m for m, _ in moments], [v for _, v in moments]
         )
-        fresh = self._assign_new_weights(estimator) if planned is not None else []
         runner = getattr(estimator, "run_on_probe", None)
-        if planned is not None and runner is not None:
+        target = estimator.probe_target() if hasattr(estimator, "probe_target") else None
+        if target is not None and target[1] is not None and "activation" not in vars(target[1]):
+            target = None  # no activation attribute to bypass
+        if planned is None:
+            return self._call(node, key, probes_in, getattr(estimator, "probe_call", None))
+        fresh = self._assign_new_weights(estimator, None if runner else target)
+        if runner is not None:
             arrays = self._run_numpy(runner, node, key, probes_in)
             if arrays is not None:
                 return [
                     ProbeValue(keras.ops.convert_to_tensor(np.asarray(array, np.float32)))
                     for array in arrays
                 ]
-        target = estimator.probe_target() if hasattr(estimator, "probe_target") else None
         if target is None or target[0] not in fresh:
-            return self._call(node, key, probes_in)
+            return self._call(node, key, probes_in, getattr(estimator, "probe_call", None))
         attribute, activation_owner = target
-        if activation_owner is not None and "activation" not in vars(activation_owner):
-            return self._call(node, key, probes_in)  # no activation attribute to bypass
         with _BypassedActivation(activation_owner):
             pre_activation = self._call(node, key, probes_in)
         size = math.prod(keras.ops.shape(pre_activation[0].value))
         if size < RESCALE_ELEMENTS:
             # No variance to read from one value: keep the estimate's scale,
             # from the measured input.
+            self._finish(estimator, attribute)
             outputs = self._call(node, key, probes_in)
             return [ProbeValue(o.value, moments) for o, moments in zip(outputs, planned)]
         gain = self._rescale(estimator, attribute, pre_activation[0])
@@ -290,7 +294,13 @@ class ProbePropagation:
                 f"(inputs of shapes {shapes}) with {type(error).__name__}: {error}"
             ) from error
 
-    def _call(self, node, key, probes_in):
+    def _call(self, node, key, probes_in, fast=None):
+        """The node's outputs on the probe: ``fast`` (an estimator's ``probe_call``) or the layer's call."""
+        kwargs = node.arguments.kwargs
+        if fast is not None and not (isinstance(kwargs, dict) and kwargs.get("mask") is not None):
+            outputs = fast([p.value for p in probes_in])
+            if outputs is not None:
+                return [ProbeValue(value) for value in outputs]
         mapping = {id(t): p.value for t, p in zip(graph.signal_tensors(node), probes_in)}
         args, kwargs = node.arguments.fill_in(mapping)
         operation = node.operation
@@ -307,17 +317,42 @@ class ProbePropagation:
         outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         return [ProbeValue(value) for value in outputs]
 
-    def _assign_new_weights(self, estimator):
-        """Draw the weights the estimator planned and that are not assigned yet."""
+    def _assign_new_weights(self, estimator, target):
+        """Draw the weights the estimator planned and that are not assigned yet.
+
+        The weight ``target`` names (the one the probe rescales), when it
+        can, is assigned at a power of two of the planned scale instead
+        (``weights.assign_power_of_two``), for ``_finish`` to bring it to its
+        measured scale in place.
+        """
         plan = getattr(estimator, "weight_plan", None)
         if not plan:
             return []
         fresh = [attribute for attribute in plan if (id(estimator), attribute) not in self.seeds]
         for attribute in fresh:
             seed = self._next_weight_seed()
-            self.seeds[(id(estimator), attribute)] = seed
-            self._assign(estimator, attribute, seed)
+            key = (id(estimator), attribute)
+            self.seeds[key] = seed
+            power = None
+            if target is not None and attribute == target[0] and not self.config["constrain_weights"]:
+                power = weights.assign_power_of_two(
+                    estimator, attribute, self.config["distribution"], seed
+                )
+            if power is None:
+                self._assign(estimator, attribute, seed)
+            else:
+                self.powers[key] = power
         return fresh
+
+    def _finish(self, estimator, attribute):
+        """Bring a power-of-two weight to its plan's variance; returns the factor its output scales by."""
+        key = (id(estimator), attribute)
+        power = self.powers.pop(key, None)
+        if power is None:
+            return None
+        return weights.finish_power_of_two(
+            estimator, attribute, self.config["distribution"], self.seeds[key], power
+        )
 
     def _next_weight_seed(self):
         # weight_seeds(base, n) is a prefix of weight_seeds(base, m) for n < m,
@@ -350,12 +385,18 @@ class ProbePropagation:
         """
         _, measured = probe.moments
         if not math.isfinite(measured) or measured <= VANISHING_RATIO * self.signal_variance:
+            self._finish(estimator, attribute)
             return None
         variance, fan_in, fan_out = estimator.weight_plan[attribute]
+        power = self.powers.get((id(estimator), attribute))
+        # The variance the weight holds while measured.
+        current = variance if power is None else weights.power_variance(self.config["distribution"], power)
         rescaled = clamp_weight_variance(
-            variance * self.signal_variance / measured, estimator.layer.name, attribute,
+            current * self.signal_variance / measured, estimator.layer.name, attribute,
             self.diagnostics,
         )
         estimator.weight_plan[attribute] = (rescaled, fan_in, fan_out)
+        if power is not None:
+            return self._finish(estimator, attribute)
         self._assign(estimator, attribute, self.seeds[(id(estimator), attribute)], zero_biases=False)
         return math.sqrt(rescaled / variance) if variance > 0 else None

@@ -23,6 +23,15 @@ from autoinit_nas.estimators.layers import CenteredUnitNorm
 TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "orthogonal")
+# Distributions whose draw is the unit draw times one float32 factor.
+NORMAL_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal")
+# Factors that power-of-two draws are rescaled from and to (exact products:
+# unit values times these stay far from float32's subnormals and overflow).
+_EXACT_FACTORS = (2.0**-40, 2.0**40)
+# Normal weights above this many values are drawn and assigned in blocks of
+# rows on TensorFlow (4 MB each), so no full-size host copy of a large kernel
+# is made; the values are the whole draw's.
+ASSIGN_BLOCK = 2**20
 
 
 def draw(distribution, variance, shape, seed):
@@ -53,10 +62,7 @@ def unit_draw(distribution, shape, seed):
     shape = tuple(int(dim) for dim in shape)
     if distribution == "truncated_normal":
         values = rng.standard_normal(shape, dtype=np.float32)
-        outside = _outside(values)
-        while outside.any():
-            values[outside] = rng.standard_normal(int(outside.sum()), dtype=np.float32)
-            outside = _outside(values)
+        _redraw_outside(values.reshape(-1), rng)
         return values
     if distribution == "untruncated_normal":
         return rng.standard_normal(shape, dtype=np.float32)
@@ -78,6 +84,19 @@ def unit_draw(distribution, shape, seed):
 def _outside(values):
     # Two boolean masks rather than np.abs(values): no float copy of a large weight.
     return (values > 2.0) | (values < -2.0)
+
+
+def _redraw_outside(flat, rng):
+    """Redraw, in place and in index order, the values of ``flat`` outside +-2 until none is.
+
+    Only the positions drawn last can be outside, so each round reads those
+    alone (the whole weight is scanned once, not once per round); the draws
+    are those of redrawing every outside value in index order, round after round.
+    """
+    positions = np.flatnonzero(_outside(flat))
+    while positions.size:
+        flat[positions] = rng.standard_normal(positions.size, dtype=np.float32)
+        positions = positions[_outside(flat[positions])]
 
 
 def scale_draw(distribution, unit, variance, shape, in_place=False):
@@ -102,8 +121,8 @@ def scale_draw(distribution, unit, variance, shape, in_place=False):
             f"Received: variance={variance!r}"
         )
     std = math.sqrt(variance)
-    if distribution in ("truncated_normal", "untruncated_normal"):
-        factor = np.float32(std / TRUNCATED_NORMAL_STD if distribution == "truncated_normal" else std)
+    if distribution in NORMAL_DISTRIBUTIONS:
+        factor = normal_factor(distribution, variance)
         if in_place:
             unit *= factor
             return unit
@@ -119,6 +138,12 @@ def scale_draw(distribution, unit, variance, shape, in_place=False):
     raise ValueError(
         f"`distribution` must be one of {list(DISTRIBUTIONS)}. Received: distribution={distribution!r}"
     )
+
+
+def normal_factor(distribution, variance):
+    """The float32 factor ``scale_draw`` multiplies a normal distribution's unit draw by."""
+    std = math.sqrt(float(variance))
+    return np.float32(std / TRUNCATED_NORMAL_STD if distribution == "truncated_normal" else std)
 
 
 @keras.saving.register_keras_serializable(package="autoinit_nas")
@@ -194,6 +219,11 @@ def assign_weight(estimator, attribute, distribution, seed, constrain_weights, u
     shape = tuple(variable.shape)
     initializer = AutoInitInitializer(distribution, variance, seed)
     drawn_here = unit is None
+    target = _blocked_target(variable, distribution) if drawn_here and not constrain_weights else None
+    if target is not None:
+        _assign_normal_blocks(target, distribution, seed, normal_factor(distribution, variance))
+        _leave_trace(estimator, attribute, initializer, zero_biases)
+        return
     if drawn_here:
         unit = unit_draw(distribution, shape, initializer.seed)
     value = scale_draw(distribution, unit, variance, shape, in_place=drawn_here)
@@ -204,13 +234,145 @@ def assign_weight(estimator, attribute, distribution, seed, constrain_weights, u
         variable.constraint = constraint
         setattr(owner, name + "_constraint", constraint)
     variable.assign(value)
+    _leave_trace(estimator, attribute, initializer, zero_biases)
+
+
+def _leave_trace(estimator, attribute, initializer, zero_biases):
+    """Set the weight's initializer attribute; zero the layer's biases and set theirs."""
     init_owner, init_attribute = estimator.initializer_attribute(attribute)
     setattr(init_owner, init_attribute, initializer)
+    owner, _ = estimator.weight_owner(attribute)
     for bias_name in estimator.bias_attributes if zero_biases else ():
         bias = getattr(owner, bias_name, None)
         if isinstance(bias, keras.Variable):
             bias.assign(keras.ops.zeros(bias.shape, dtype=bias.dtype))
             setattr(owner, bias_name + "_initializer", keras.initializers.Zeros())
+
+
+def assign_power_of_two(estimator, attribute, distribution, seed):
+    """Assign the unit draw of ``seed`` times a power of two near the plan's factor; return it, or None.
+
+    For a weight that will be rescaled once measured (probe propagation):
+    multiplying by a power of two is exact, so ``finish_power_of_two`` can
+    later multiply the variable, on its device, by ``factor / power`` and
+    hold exactly ``draw(distribution, variance, shape, seed)`` at whatever
+    variance the plan says then: the weight is drawn and sent to the device
+    once. The weight's variance meanwhile is ``power_variance(distribution,
+    power)``; its biases are zeroed. None (nothing assigned) where that
+    exactness is not guaranteed: other distributions, a float32 factor near
+    the subnormals or overflow, a variable that is not float32.
+    """
+    if distribution not in NORMAL_DISTRIBUTIONS:
+        return None
+    variance = estimator.weight_plan[attribute][0]
+    factor = float(normal_factor(distribution, variance))
+    owner, name = estimator.weight_owner(attribute)
+    variable = weight_variable(owner, name)
+    if not _EXACT_FACTORS[0] <= factor <= _EXACT_FACTORS[1] or variable.dtype != "float32":
+        return None
+    power = 2.0 ** round(math.log2(factor))
+    target = _blocked_target(variable, distribution)
+    if target is not None:
+        _assign_normal_blocks(target, distribution, seed, np.float32(power))
+    else:
+        unit = unit_draw(distribution, tuple(variable.shape), seed)
+        unit *= np.float32(power)
+        variable.assign(unit)
+    _leave_trace(estimator, attribute, AutoInitInitializer(distribution, variance, seed), True)
+    return power
+
+
+def power_variance(distribution, power):
+    """The variance of the values ``assign_power_of_two`` assigned with ``power``."""
+    return (power * TRUNCATED_NORMAL_STD) ** 2 if distribution == "truncated_normal" else power**2
+
+
+def finish_power_of_two(estimator, attribute, distribution, seed, power):
+    """Bring a weight ``assign_power_of_two`` assigned to the plan's variance; returns the factor applied.
+
+    The variable is multiplied in place by ``normal_factor / power`` (one
+    float32 product: the values ``draw`` gives); a factor outside the exact
+    range is drawn again instead. Sets the weight's initializer attribute.
+    """
+    variance = estimator.weight_plan[attribute][0]
+    factor = normal_factor(distribution, variance)
+    ratio = factor / np.float32(power)
+    owner, name = estimator.weight_owner(attribute)
+    if _EXACT_FACTORS[0] <= float(factor) <= _EXACT_FACTORS[1]:
+        variable = weight_variable(owner, name)
+        target = _blocked_target(variable, distribution)
+        if target is not None:
+            for rows in _row_indices(tuple(target.shape)):
+                _write_rows(target, rows, target.sparse_read(rows) * ratio)
+        else:
+            variable.assign(keras.ops.multiply(variable.value, ratio))
+        _leave_trace(estimator, attribute, AutoInitInitializer(distribution, variance, seed), False)
+    else:
+        assign_weight(estimator, attribute, distribution, seed, False, zero_biases=False)
+    return float(ratio)
+
+
+def _blocked_target(variable, distribution):
+    """The float32 TensorFlow variable behind a large normal ``variable`` (block assignment), or None."""
+    shape = tuple(variable.shape)
+    if (distribution not in NORMAL_DISTRIBUTIONS or not shape or math.prod(shape) <= ASSIGN_BLOCK
+            or keras.backend.backend() != "tensorflow"):
+        return None
+    import tensorflow as tf
+
+    value = variable.value
+    # A plain resource variable only: a distributed one keeps its replicas in sync on assign().
+    plain = isinstance(value, tf.Variable) and getattr(value, "_distribute_strategy", None) is None
+    return value if plain and value.dtype == tf.float32 else None
+
+
+def _row_blocks(shape):
+    """([(start, stop)] along the first axis, each about ``ASSIGN_BLOCK`` values; values per row)."""
+    row = math.prod(shape[1:])
+    step = max(1, ASSIGN_BLOCK // max(row, 1))
+    return [(start, min(start + step, shape[0])) for start in range(0, shape[0], step)], row
+
+
+def _row_indices(shape):
+    """``_row_blocks`` as arrays of row indices."""
+    return [np.arange(start, stop) for start, stop in _row_blocks(shape)[0]]
+
+
+def _write_rows(target, rows, values):
+    # A row scatter, not a slice assignment: TensorFlow's strided-slice
+    # assignment (and read) of a variable is about 10x slower on CPU.
+    import tensorflow as tf
+
+    target.scatter_update(tf.IndexedSlices(values, rows))
+
+
+def _assign_normal_blocks(target, distribution, seed, factor):
+    """Assign ``unit_draw(distribution, shape, seed) * factor`` to TF variable ``target`` in blocks.
+
+    The blocks are drawn in order from the one stream, and a truncated
+    normal's redraws follow them, as in ``unit_draw``; the redrawn values
+    are scattered to their positions. Same values, one block on the host.
+    """
+    shape = tuple(target.shape)
+    rng = np.random.default_rng(seed)
+    blocks, row = _row_blocks(shape)
+    index_type = np.int32 if math.prod(shape) < 2**31 else np.int64
+    outside = []
+    for start, stop in blocks:
+        values = rng.standard_normal((stop - start,) + shape[1:], dtype=np.float32)
+        if distribution == "truncated_normal":
+            outside.append((np.flatnonzero(_outside(values)) + start * row).astype(index_type))
+        values *= factor
+        _write_rows(target, np.arange(start, stop), values)
+    positions = np.concatenate(outside) if outside else np.zeros(0, index_type)
+    redrawn = np.full(positions.size, 3.0, np.float32)  # all outside: each is drawn again
+    _redraw_outside(redrawn, rng)
+    redrawn *= factor
+    step = ASSIGN_BLOCK // 8
+    for start in range(0, positions.size, step):
+        indices = np.stack(np.unravel_index(positions[start:start + step], shape), axis=1)
+        indices = indices.astype(index_type, copy=False)
+        target.scatter_nd_update(indices, redrawn[start:start + step])
 
 
 def apply_plan(estimator, distribution, seeds, constrain_weights):

@@ -99,6 +99,36 @@ class NormalizationEstimator(LayerOutputDistributionEstimator):
             )
         return first, gaussian.variance_from_moments(first, second)
 
+    def probe_call(self, inputs):
+        """A channels-last 4-D BatchNormalization's training-mode output, from one fused op; or None.
+
+        On TensorFlow, ``fused_batch_norm`` computes what the layer's call
+        does in training mode (batch statistics, then gamma and beta) in one
+        pass instead of about ten eager ops (4x faster, equal up to float32
+        rounding); the moving statistics it would update are restored by the
+        probe anyway. None (call the layer) for anything else.
+        """
+        layer = self.layer
+        if (type(layer) is not keras.layers.BatchNormalization or len(inputs) != 1
+                or keras.backend.backend() != "tensorflow" or layer.synchronized
+                or layer.epsilon < _FUSED_MIN_EPSILON or layer.compute_dtype != "float32"):
+            return None
+        import tensorflow as tf
+
+        x = inputs[0]
+        if (not isinstance(x, tf.Tensor) or x.dtype != tf.float32 or x.shape.rank != 4
+                or layer.axis not in (-1, 3)):
+            return None
+        channels = int(x.shape[-1])
+        gamma = layer.gamma.value if layer.gamma is not None else tf.ones((channels,), tf.float32)
+        beta = layer.beta.value if layer.beta is not None else tf.zeros((channels,), tf.float32)
+        y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, gamma, beta, epsilon=layer.epsilon, is_training=True)
+        return [y]
+
+
+# TensorFlow's fused batch normalization raises smaller epsilons to this.
+_FUSED_MIN_EPSILON = 1.001e-5
+
 
 @register(keras.layers.UnitNormalization)
 class UnitNormalizationEstimator(LayerOutputDistributionEstimator):

@@ -48,6 +48,9 @@ def write_report(tables, spec, out, wall_seconds=None, samples=fidelity.SAMPLES)
     """Write the report of ``tables`` (``table.study_tables``' dict) into ``out``; {file name: path}."""
     os.makedirs(out, exist_ok=True)
     design = design_of(spec, tables, wall_seconds)
+    # The replayed searches take minutes (about 14 for the quick study on 2 busy cores): say so up front.
+    print(f"report: {design['candidates']} candidates in {design['cells']} cells; replaying random, Hyperband "
+          "and ASHA searches per cell and stratum with bootstrap intervals (minutes)...", flush=True)
     results = statistics(tables, spec.arms, spec.epochs, design["budgets"], spec.ks, samples)
     files = {}
     for name, frame in [(name, tables[name]) for name in TABLES] + [(name, results[name]) for name in RESULTS]:

@@ -1,8 +1,8 @@
 """AutoInit on real models: keras.applications and two keras-io examples, against Keras's default.
 
 Run with ``python -m experiments.benchmarks.real_models`` (``--help`` for the
-options). Models: ResNet50, MobileNetV2, EfficientNetB0, DenseNet121 and
-ConvNeXtTiny (``weights=None``, 10 classes, linear logits) at 96x96x3 and
+options). Models: ResNet50, MobileNetV2, EfficientNetB0, DenseNet121,
+ConvNeXtTiny and VGG16 (``weights=None``, 10 classes, linear logits) at 96x96x3 and
 224x224x3, plus the keras-io text-classification transformer (custom
 ``TokenAndPositionEmbedding`` and ``TransformerBlock`` layers, float Input;
 ``tests/e2e/models.py``) and the keras-io time-series transformer (4 blocks,
@@ -48,7 +48,7 @@ from experiments.benchmarks import _common  # noqa: E402
 
 APPLICATIONS = {
     "resnet50": "ResNet50", "mobilenetv2": "MobileNetV2", "efficientnetb0": "EfficientNetB0",
-    "densenet121": "DenseNet121", "convnexttiny": "ConvNeXtTiny",
+    "densenet121": "DenseNet121", "convnexttiny": "ConvNeXtTiny", "vgg16": "VGG16",
 }
 KERAS_IO = ("text_transformer", "timeseries_transformer")
 MODELS = tuple(APPLICATIONS) + KERAS_IO
