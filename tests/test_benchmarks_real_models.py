@@ -37,9 +37,12 @@ def test_a_failing_model_becomes_an_error_row():
 def test_targets_name_each_miss():
     row = {"var32": 0.3, "median_log2": 0.2, "beyond_2x": 5, "init_per_step": 3.0,
            "init_mb": 500.0, "forward_mb": 200.0}
-    assert real_models.misses(row) == "var@32 0.3; median 0.200; 5 layers >2x; 3.00 steps; 500 MB > 200"
+    assert real_models.misses(row) == "var@32 0.3; median 0.200; 5 layers >2x; 3.00 steps > 1; 500 MB > 200"
     assert real_models.misses({"var32": 1.0, "median_log2": 0.01, "beyond_2x": 0,
                                "init_per_step": 0.5, "init_mb": 90.0, "forward_mb": 20.0}) == ""
+    # Half a training step at 224x224, one at 96x96.
+    assert real_models.misses({"resolution": 224, "init_per_step": 0.6}) == "0.60 steps > 0.5"
+    assert real_models.misses({"resolution": 96, "init_per_step": 0.6}) == ""
 
 
 def test_quick_runs_two_models_at_96_and_the_keras_io_models_once():
