@@ -47,7 +47,8 @@ def add_arguments(parser):
     parser.add_argument("--budgets", type=_int_list, metavar="1,2,4", help="short budgets (epochs)")
     parser.add_argument("--ks", type=_int_list, metavar="8,16", help="candidates per replayed search")
     parser.add_argument("--bn-recalibrate", action="store_true", default=None,
-                        help="recompute BatchNorm moving statistics on training data before every evaluation")
+                        help="recompute BatchNorm moving statistics on training batches before every validation pass "
+                             "during training (test scores are not recalibrated)")
     parser.add_argument("--out", metavar="DIR", help="study directory (default out/<config>)")
     parser.add_argument("--address", metavar="ADDR", help="Ray cluster address (default: RAY_ADDRESS or local)")
     parser.add_argument("--report-only", action="store_true", help="write the report of what finished; train nothing")
@@ -63,7 +64,7 @@ def spec_from_args(args):
 
 def run(args):
     """``autoinit-nas study``: train what is missing, then write the report; prints where it went."""
-    from autoinit_nas.study.report import build_report
+    from autoinit_nas.study.report import build_report, write_timing
     from autoinit_nas.study.runner import check_design, run_study
 
     spec = spec_from_args(args)
@@ -75,6 +76,8 @@ def run(args):
     if not args.report_only:
         run_study(spec)
     wall = None if args.report_only else time.monotonic() - started
+    if wall is not None:
+        write_timing(spec.out, wall)  # read back by --report-only (``report.design_of``)
     files = build_report(spec, wall_seconds=wall)
     if wall is not None:
         print(f"trained in {wall / 60:.1f} min")

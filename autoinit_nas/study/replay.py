@@ -357,7 +357,7 @@ def _replay_cell(arrays, search, seed, limit, draws, samples, boot_subsets):
     return results
 
 
-def replay(curves, outcomes, searches, baselines=("he", "default"), by=("space", "dataset"), strata=(),
+def replay(curves, outcomes, searches, baselines=("he", "default", "lsuv"), by=("space", "dataset"), strata=(),
            seed=SEED, limit=SUBSET_LIMIT, draws=DRAWS, samples=200, boot_subsets=50,
            confidence=paired_stats.CONFIDENCE):
     """Replay ``searches`` for every arm on common subsets: (search table, paired table).
@@ -371,8 +371,9 @@ def replay(curves, outcomes, searches, baselines=("he", "default"), by=("space",
     arm's pick minus the baseline's, same subsets) in the paired table, whose
     ``p`` is the two-sided normal-approximation p from the bootstrap standard
     error (``normal_p``) and ``p_holm`` Holm's correction over every row. Two
-    baselines are paired in one direction only (``compared``). Paired rows with
-    ``space == dataset == "all"`` pool the cells (mean of the cells'
+    baselines are paired in one direction only (``compared``). Each cell (and
+    stratum) draws from its own seed, the same for every arm, so rows with
+    ``space == dataset == "all"`` pool independent cells (mean of the cells'
     differences, stratum "all"). ``mean_common_regret``: the best test accuracy
     in the subset over every arm's ranked runs (one oracle for all arms) minus
     the pick's; ``hit_rate``: the share of subsets whose pick ties the subset's
@@ -390,13 +391,13 @@ def replay(curves, outcomes, searches, baselines=("he", "default"), by=("space",
         >>> paired[["arm", "baseline", "mean_diff", "p"]].values.tolist()
         [['autoinit', 'he', 0.0, 1.0]]
     """
-    by = list(by)
-    replayed = []
-    for key, cell_curves, cell_outcomes in cells(curves, outcomes, by, strata):
+    by, replayed = list(by), []
+    for index, (key, cell_curves, cell_outcomes) in enumerate(cells(curves, outcomes, by, strata)):
         _, arrays = curve_arrays(cell_curves, cell_outcomes)
-        for search in searches:
+        for search in searches:  # a seed per cell (cells' sorted order), spaced so no two cells share one
             if arrays:
-                results = _replay_cell(arrays, search, seed, limit, draws, samples, boot_subsets)
+                results = _replay_cell(arrays, search, seed + index * (samples + 1), limit, draws, samples,
+                                       boot_subsets)
                 replayed.append((key, search, results))
     return _search_table(replayed, by, confidence), _paired_table(replayed, baselines, by, confidence)
 
@@ -456,7 +457,7 @@ def _paired_table(cells, baselines, by, confidence):
 
 def compared(arm, baseline, baselines):
     """Whether ``arm`` is paired against ``baseline``: never itself, and one direction only between two
-    baselines (the earlier one against the later: "he vs default", not "default vs he").
+    baselines (the earlier one against the later: "he vs default", "he vs lsuv", not "default vs he").
 
     Example:
         >>> [compared(a, b, ("he", "default")) for a, b in [("he", "he"), ("he", "default"), ("default", "he")]]

@@ -5,8 +5,8 @@ Reads the finished trial records (``runner.finished_runs``) as the tables of
 within each (space, dataset) cell and pooled over cells (``pooled``): ranking
 fidelity against ``own`` and ``neutral`` reference runs with the noise ceiling
 and the zero-cost proxies (``fidelity``), the replayed random, Hyperband and
-ASHA searches (``replay``), each arm's test accuracy paired against ``he``
-and ``default``, and the share of untrained ranked runs per arm
+ASHA searches (``replay``), each arm's test accuracy paired against ``he``,
+``default`` and ``lsuv``, and the share of untrained ranked runs per arm
 (``table.untrained_shares``); each also per stratum (``STRATA``). No cell is
 singled out.
 """
@@ -24,7 +24,8 @@ REPORT_FOLDER = "report"
 CELL = ("space", "dataset")
 ALL = pooled.ALL
 STRATA = ("normalization", "batchnorm", "depth_bucket", "activation_family", "trains")
-BASELINES = ("he", "default")
+BASELINES = ("he", "default", "lsuv")
+TIMING_FILE = "timing.json"
 REPLAY_SAMPLES = 200
 TABLES = ("scores", "outcomes", "reference", "proxies")
 RESULTS = ("ranking", "ceiling", "search", "search_paired", "paired", "paired_summary", "untrained")
@@ -72,6 +73,8 @@ def design_of(spec, tables, wall_seconds=None):
     """The design the report states (also ``design.json``): E, budgets, ks, seeds, BN recalibration, ..."""
     outcomes, reference = tables["outcomes"], tables["reference"]
     cells = tables["scores"][list(CELL)].drop_duplicates()
+    if wall_seconds is None:
+        wall_seconds = _recorded_wall_seconds(getattr(spec, "out", None))
     return {
         "epochs": int(spec.epochs), "budgets": sorted(int(b) for b in spec.budgets if b < spec.epochs)
         or sorted(int(b) for b in spec.budgets), "ks": [int(k) for k in spec.ks], "arms": list(spec.arms),
@@ -83,6 +86,23 @@ def design_of(spec, tables, wall_seconds=None):
         "spaces": [entry["name"] for entry in spec.spaces], "datasets": [entry["name"] for entry in spec.datasets],
         "wall_minutes": None if not wall_seconds else round(wall_seconds / 60, 1),
     }
+
+
+def write_timing(out, wall_seconds):
+    """Record the training wall time in ``<out>/timing.json`` ({"train_minutes": ...}) for later reports."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, TIMING_FILE), "w", encoding="utf-8") as stream:
+        json.dump({"train_minutes": round(wall_seconds / 60, 1)}, stream)
+
+
+def _recorded_wall_seconds(out):
+    """The training wall seconds ``write_timing`` recorded under ``out``; None if none."""
+    path = os.path.join(out, TIMING_FILE) if out else None
+    if not path or not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as stream:
+        minutes = json.load(stream).get("train_minutes")
+    return None if minutes is None else float(minutes) * 60
 
 
 def statistics(tables, arms, epochs, budgets, ks, samples=fidelity.SAMPLES):

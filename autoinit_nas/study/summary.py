@@ -6,13 +6,14 @@ when present, ``untrained.csv``; a folder holding copies of them, e.g. under
 ``docs/study/``) and returns Markdown: per folder, (a) pooled rho per arm and
 budget against ``own``, ``neutral`` and ``others`` references with the noise
 ceiling, and the zero-cost proxies; (b) the replayed searches' paired
-test-accuracy differences against ``he`` and ``default``; (c) rho per cell and
+test-accuracy differences against ``he``, ``default`` and ``lsuv``; (c) rho per cell and
 (d) pooled rho per stratum (``STRATA``), both against ``own`` and ``neutral``
 (per cell also ``others``) at the smallest and the largest budget; (e) the
 share of untrained ranked runs per arm and cell; and with ``ablation`` (a study
 run with ``bn_recalibrate``) (f) rho at the smallest budget per shared cell,
-without and with BN recalibration. The text opens with
-the command that makes it, so ``expected_block`` can check a README against
+without and with BN recalibration (pooled too: over the same cells, or the
+main study's ``normalization=every`` stratum when the cells differ). The text
+opens with the command that makes it, so ``expected_block`` can check a README against
 the CSVs: the README keeps it between ``BEGIN`` and ``END``.
 
 Example:
@@ -35,7 +36,8 @@ COMMAND = "python -m autoinit_nas.study.summary"
 ALL = "all"
 STRATA = ("normalization", "batchnorm", "depth_bucket", "activation_family", "trains")
 REFERENCES = ("own", "neutral", "others")
-BASELINES = ("he", "default")
+BASELINES = ("he", "default", "lsuv")
+NORMALIZED = "normalization=every"
 
 
 def number(value, digits=3, signed=False):
@@ -216,22 +218,29 @@ def _untrained_table(untrained, design):
 
 
 def _ablation_table(ranking, other, budget, design):
-    """(e): rho at ``budget`` per shared cell and arm (pooled too when the cells agree), without and with."""
-    def pick(frame):
-        rows = frame[(frame["stratum"] == ALL) & (frame["budget"] == budget)]
+    """(f): rho at ``budget`` per shared cell and arm, without and with, then a pooled row: both studies'
+    pooled rho when their cells agree, else the main study's pooled ``NORMALIZED`` stratum (the normalized
+    space the ablation runs) against the ablation's pooled rho, labelled "pooled (normalization=every)"."""
+    def pick(frame, stratum=ALL):
+        rows = frame[(frame["stratum"] == stratum) & (frame["budget"] == budget)]
         return rows.set_index(["space", "dataset", "arm", "reference"])
 
     without, with_ = pick(ranking), pick(other)
     cells = lambda frame: {k[:2] for k in frame.index if k[0] != ALL}  # noqa: E731
-    shared = sorted(cells(without) & cells(with_)) + ([(ALL, ALL)] if cells(without) == cells(with_) else [])
+    shared = [(space, space, dataset, without) for space, dataset in sorted(cells(without) & cells(with_))]
+    if cells(without) == cells(with_):
+        shared.append((ALL, ALL, ALL, without))
+    elif len(pick(ranking, NORMALIZED)):
+        shared.append((f"pooled ({NORMALIZED})", ALL, ALL, pick(ranking, NORMALIZED)))
+    references = [r for r in REFERENCES if r in set(without.index.get_level_values("reference"))]
     rows = []
-    for space, dataset in shared:
+    for label, space, dataset, before in shared:
         for arm in _arms(ranking[ranking["budget"] == budget], design):
-            row = {"space": space, "dataset": dataset, "arm": arm}
-            for reference in [r for r in REFERENCES if r in set(without.index.get_level_values("reference"))]:
-                for label, frame in (("without", without), ("with", with_)):
+            row = {"space": label, "dataset": dataset, "arm": arm}
+            for reference in references:
+                for name, frame in (("without", before), ("with", with_)):
                     key = (space, dataset, arm, reference)
-                    row[f"{reference}, {label}"] = interval(*frame.loc[key][["spearman", "ci_low", "ci_high"]]) \
+                    row[f"{reference}, {name}"] = interval(*frame.loc[key][["spearman", "ci_low", "ci_high"]]) \
                         if key in frame.index else "n/a"
             rows.append(row)
     return pd.DataFrame(rows)
@@ -282,7 +291,7 @@ def readme_tables(folders, ablation=None):
     if ablation is not None:
         ranking, budget, design = first
         lines += [f"#### BN recalibration ({_name(folders[0])} without, {_name(ablation)} with)", "",
-                  f"Rho at budget {budget} per cell both studies share:", "",
+                  f"Rho at budget {budget} per cell both studies share, then pooled:", "",
                   markdown(_ablation_table(ranking, _read(ablation, "ranking.csv"), budget, design)), ""]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -175,6 +175,32 @@ def test_two_baselines_are_paired_in_one_direction_only():
                                                               ("he", "default")]
 
 
+def test_three_baselines_meet_once_per_unordered_pair():
+    noise = np.random.default_rng(6).random((10, 3))
+    curves, outcomes = tables(lambda c, a, e: noise[c, e - 1] + (0.1 if a == "lsuv" else 0), 10,
+                              ["he", "default", "lsuv", "autoinit"], 3, lambda c, a: noise[c].mean())
+    _, paired = replay.replay(curves, outcomes, [Search("random", 1, 4)], baselines=["he", "default", "lsuv"],
+                              by=(), samples=10, boot_subsets=5)
+    pairs = list(zip(paired["arm"], paired["baseline"]))
+    assert sorted(pairs) == [("autoinit", "default"), ("autoinit", "he"), ("autoinit", "lsuv"),
+                             ("default", "lsuv"), ("he", "default"), ("he", "lsuv")]
+    baseline_pairs = [frozenset(p) for p in pairs if "autoinit" not in p]
+    assert len(baseline_pairs) == len(set(baseline_pairs)) == 3
+
+
+def test_each_cell_draws_its_own_bootstrap():
+    noise = np.random.default_rng(7).random((10, 2))
+    curves, outcomes = tables(lambda c, a, e: noise[c, e - 1] + (0.05 * c if a == "he" else 0), 10,
+                              ["he", "autoinit"], 2, lambda c, a: noise[c, 1] + (0.02 * c if a == "he" else 0))
+    curves = pd.concat([curves.assign(space="s", dataset=d) for d in ("a", "b")])
+    outcomes = pd.concat([outcomes.assign(space="s", dataset=d) for d in ("a", "b")])
+    table, paired = replay.replay(curves, outcomes, [Search("random", 1, 3)], baselines=["he"], samples=30,
+                                  boot_subsets=5)
+    cells = paired[paired["dataset"] != "all"].set_index("dataset")
+    assert cells.loc["a", "mean_diff"] == pytest.approx(cells.loc["b", "mean_diff"])  # all subsets either way
+    assert (cells.loc["a", "ci_low"], cells.loc["a", "ci_high"]) != (cells.loc["b", "ci_low"], cells.loc["b", "ci_high"])
+
+
 def test_common_regret_uses_the_best_candidate_over_every_arm():
     # Arm "low" scores 0.2 below "high" on every candidate, with the same order: both pick their own best
     # (regret 0), but against the common oracle (high's best) low loses exactly 0.2.

@@ -148,3 +148,13 @@ def test_report_markdown_states_the_design_and_has_every_section(written):
                   "common regret", "Untrained:", "| cell | default | he | autoinit | n |", "| others |"):
         assert piece in text, piece
     assert "Converged quality" not in text and "best cell" not in text
+
+
+def test_training_time_survives_a_report_only_rerun(tmp_path):
+    tables = {"scores": pd.DataFrame({"space": ["h"], "dataset": ["d1"], "candidate": [0]}),
+              "outcomes": pd.DataFrame({"seed": [1]}), "reference": pd.DataFrame({"seed": [2]})}
+    assert report.design_of(spec(tmp_path), tables)["wall_minutes"] is None
+    report.write_timing(str(tmp_path), 90)
+    assert json.load(open(tmp_path / "timing.json", encoding="utf-8")) == {"train_minutes": 1.5}
+    assert report.design_of(spec(tmp_path), tables)["wall_minutes"] == 1.5
+    assert report.design_of(spec(tmp_path), tables, wall_seconds=120)["wall_minutes"] == 2.0

@@ -118,6 +118,37 @@ def test_ablation_compares_shared_cells_without_and_with(tmp_path):
     assert summary.readme_tables([main], ablation=ablation) == text  # deterministic
 
 
+def test_ablation_on_other_cells_pools_against_the_normalized_stratum(tmp_path):
+    main = write_folder(tmp_path / "main")
+    ranking = pd.read_csv(main / "ranking.csv", keep_default_na=False)
+    every = [("all", "all", "normalization=every", arm, 1, "own", rho, rho - 0.1, rho + 0.1, 30)
+             for arm, rho in (("he", 0.2), ("autoinit", 0.7))]
+    pd.concat([ranking, pd.DataFrame(every, columns=ranking.columns)]).to_csv(main / "ranking.csv", index=False)
+    ablation = write_folder(tmp_path / "bn", shift=0.1)
+    other = pd.read_csv(ablation / "ranking.csv", keep_default_na=False)
+    other[other["space"] != "p"].to_csv(ablation / "ranking.csv", index=False)  # the ablation lacks cell p
+    table = summary._ablation_table(ranking=pd.read_csv(main / "ranking.csv", keep_default_na=False),
+                                    other=pd.read_csv(ablation / "ranking.csv", keep_default_na=False),
+                                    budget=1, design={"arms": ["he", "autoinit"]})
+    assert table["space"].tolist() == ["h", "h", "pooled (normalization=every)", "pooled (normalization=every)"]
+    pooled = table[table["space"].str.startswith("pooled")].set_index("arm")
+    # without: the main study's normalization=every row; with: the ablation's pooled "all" row (0.4 + 0.1 for he)
+    assert pooled.loc["he", ["own, without", "own, with"]].tolist() == ["0.200 [0.100, 0.300]", "0.500 [0.400, 0.600]"]
+    assert pooled.loc["autoinit", "own, without"] == "0.700 [0.600, 0.800]"
+    assert pooled.loc["he", "neutral, without"] == "n/a"  # the stratum has no neutral row at b=1
+
+
+def test_search_table_adds_a_column_per_baseline_present(tmp_path):
+    folder = write_folder(tmp_path / "s")
+    paired = pd.read_csv(folder / "search_paired.csv", keep_default_na=False, na_values=[""])
+    lsuv = paired.iloc[[0]].assign(baseline="lsuv", mean_diff=-0.02, ci_low=-0.04, ci_high=0.0, p_holm=0.03)
+    pd.concat([paired, lsuv]).to_csv(folder / "search_paired.csv", index=False)
+    text = summary.readme_tables(folder)
+    assert ("| search | arm | vs he | Holm p (he) | vs default | Holm p (default) | vs lsuv | Holm p (lsuv) |"
+            in text)
+    assert "| +0.030 [+0.010, +0.050] | 4.0e-04 | -0.020 [-0.040, +0.000] | 0.030 |" in text
+
+
 def test_expected_block_reruns_the_recorded_command(tmp_path):
     write_folder(tmp_path / "docs" / "quick")
     text = summary.readme_tables([str(tmp_path / "docs" / "quick")])
@@ -135,7 +166,6 @@ def test_a_folder_without_csvs_is_named(tmp_path):
         summary.readme_tables([tmp_path])
 
 
-@pytest.mark.skipif(not (COMMITTED / "ranking.csv").exists(), reason="docs/study/study-quick/ not committed yet")
 def test_readme_study_tables_match_committed_csvs():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert summary.readme_block(readme) == summary.expected_block(readme, root=ROOT)

@@ -52,7 +52,7 @@ def test_recalibration_runs_before_fit_validation_and_leaves_dropout_streams_alo
     assert len(calls) == 2  # once per validation pass
 
 
-def test_training_and_later_evaluations_are_the_same_with_and_without_recalibrated_validation():
+def _fits_with_and_without_recalibration(shuffle):
     rng = np.random.default_rng(2)
     x = rng.normal(3.0, 2.0, (256, 4)).astype("float32")
     y = (x[:, 0] > 3.0).astype("int32")
@@ -61,13 +61,27 @@ def test_training_and_later_evaluations_are_the_same_with_and_without_recalibrat
         keras.utils.set_random_seed(0)
         model = _bn_model(dropout=0.5)
         history = model.fit(x, y, validation_data=(x, y), epochs=2, batch_size=64, verbose=0, callbacks=callbacks,
-                            shuffle=False)
+                            shuffle=shuffle)
         results.append((history.history, [w.copy() for w in model.get_weights()]))
+    return results
+
+
+def test_training_and_later_evaluations_are_the_same_with_and_without_recalibrated_validation():
+    results = _fits_with_and_without_recalibration(shuffle=False)
     (plain, plain_weights), (recalibrated, recalibrated_weights) = results
     assert plain["loss"] == recalibrated["loss"]  # the same training
     assert plain["val_loss"] != recalibrated["val_loss"]  # only the validation reads other statistics
     for before, after in zip(plain_weights, recalibrated_weights):
         np.testing.assert_array_equal(before, after)  # moving statistics included: put back after each pass
+
+
+def test_shuffled_training_is_the_same_with_and_without_recalibrated_validation():
+    # As the study's fit: shuffled batches after keras.utils.set_random_seed(0) in both runs.
+    (plain, plain_weights), (recalibrated, recalibrated_weights) = _fits_with_and_without_recalibration(shuffle=True)
+    assert plain["loss"] == recalibrated["loss"]  # the same batches, the same training
+    assert plain["val_loss"] != recalibrated["val_loss"]
+    for before, after in zip(plain_weights, recalibrated_weights):
+        np.testing.assert_array_equal(before, after)
 
 
 def test_models_without_batchnorm_are_left_alone():
