@@ -1,5 +1,6 @@
 """The study report on a synthetic study: the files it writes, their columns and known answers."""
 
+import functools
 import json
 import os
 
@@ -60,6 +61,8 @@ def written(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
     patch = pytest.MonkeyPatch()
     patch.setattr(report, "finished_runs", lambda *args: finished())
+    # Fewer replayed subsets than a study's 2,000 keep make test quick; the tables' shape is what is checked here.
+    patch.setattr(report.replay, "replay", functools.partial(report.replay.replay, draws=200, boot_subsets=10))
     try:
         files = report.build_report(spec(out), wall_seconds=90, samples=40)
     finally:
