@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -114,7 +115,10 @@ def test_a_killed_study_resumes_without_retraining_finished_candidates(tmp_path)
     stamps = {candidate: record["updated_at"] for candidate, record in killed.items()}
     result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"{len(killed)} finished before" in result.stdout
+    # Ray's workers outlive the killed driver and may finish the trial they had started: at least the
+    # candidates found finished right after the kill count as finished, never fewer.
+    before = int(re.search(r"(\d+) finished before", result.stdout).group(1))
+    assert len(killed) <= before <= 6, result.stdout
     resumed = finished_runs(out, ARMS, 3)
     assert len(resumed) == 6
     for candidate, stamp in stamps.items():
