@@ -25,9 +25,14 @@ from autoinit_nas.core.probe_batch import (  # noqa: F401 - the probe's public n
     is_keras_builtin,
     probe_inputs,
 )
-from autoinit_nas.core.probe_values import ProbeValue, array_moments, tensor_moments  # noqa: F401
+from autoinit_nas.core.probe_values import (  # noqa: F401
+    ProbeValue,
+    array_moments,
+    tensor_moments,
+    value_shape,
+)
 from autoinit_nas.maths.sanitize import VANISHING_RATIO, clamp_weight_variance
-from autoinit_nas.estimators.values import to_numpy
+from autoinit_nas.estimators.values import MeasuredOutput, to_numpy
 
 
 # A layer is rescaled to its measured variance when its probe output holds
@@ -82,7 +87,7 @@ def _check_shapes(node, key, outputs):
     """
     for tensor, probe in zip(node.outputs, outputs):
         declared = tuple(getattr(tensor, "shape", None) or ())
-        actual = tuple(keras.ops.shape(probe.value)) if probe.value is not None else declared
+        actual = value_shape(probe.value) if probe.value is not None else declared
         if len(declared) != len(actual) or any(
             d is not None and a is not None and int(d) != int(a) for d, a in zip(declared[1:], actual[1:])
         ):
@@ -194,8 +199,11 @@ class ProbePropagation:
         self.rng = np.random.default_rng([int(probe_seed), PROBE_STREAM, 1])
         arrays = probe_inputs(self.model, self.input_moments, batch, probe_seed, self.expand)
         values = [ProbeValue(array) for array in arrays]
+        # Copies on the variables' device: a read back to the host per
+        # variable (BatchNorm's moving statistics) cost more than the copy.
         saved_state = [
-            (variable, to_numpy(variable)) for variable in self.model.non_trainable_variables
+            (variable, keras.ops.copy(variable.value))
+            for variable in self.model.non_trainable_variables
         ]
         try:
             _, entries = self._walk(values, self.visit)
@@ -260,7 +268,7 @@ class ProbePropagation:
         attribute, activation_owner = target
         with _BypassedActivation(activation_owner):
             pre_activation = self._call(node, key, probes_in)
-        size = math.prod(keras.ops.shape(pre_activation[0].value))
+        size = math.prod(value_shape(pre_activation[0].value))
         if size < RESCALE_ELEMENTS:
             # No variance to read from one value: keep the estimate's scale,
             # from the measured input.
@@ -288,7 +296,7 @@ class ProbePropagation:
         try:
             return runner([to_numpy(p.value) for p in probes_in], self.rng)
         except Exception as error:  # e.g. an input whose width is not the one the layer was built for
-            shapes = [tuple(keras.ops.shape(p.value)) for p in probes_in]
+            shapes = [value_shape(p.value) for p in probes_in]
             raise ProbeUnavailable(
                 f"layer '{key}' ({type(node.operation).__name__}) failed on the probe batch "
                 f"(inputs of shapes {shapes}) with {type(error).__name__}: {error}"
@@ -300,7 +308,10 @@ class ProbePropagation:
         if fast is not None and not (isinstance(kwargs, dict) and kwargs.get("mask") is not None):
             outputs = fast([p.value for p in probes_in])
             if outputs is not None:
-                return [ProbeValue(value) for value in outputs]
+                return [
+                    ProbeValue(*value) if isinstance(value, MeasuredOutput) else ProbeValue(value)
+                    for value in outputs
+                ]
         mapping = {id(t): p.value for t, p in zip(graph.signal_tensors(node), probes_in)}
         args, kwargs = node.arguments.fill_in(mapping)
         operation = node.operation

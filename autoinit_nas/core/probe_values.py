@@ -22,6 +22,27 @@ _MOMENT_CHUNK = 2**20
 _CANCELLATION = 1e2
 
 
+def value_shape(value):
+    """The concrete shape of an eager tensor or array, as a tuple of ints.
+
+    Reads ``value.shape`` where every dimension is known (eager TensorFlow,
+    JAX, PyTorch and numpy values always are): ``keras.ops.shape`` goes
+    through the op dispatcher, about 0.1 ms a call, which the probe paid
+    several times per layer.
+
+    Example:
+        >>> value_shape(np.zeros((2, 3)))
+        (2, 3)
+    """
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        try:
+            return tuple(int(dim) for dim in shape)
+        except (TypeError, ValueError):  # an unknown dimension: ask the backend
+            pass
+    return tuple(int(dim) for dim in keras.ops.shape(value))
+
+
 def array_moments(array):
     """(mean, variance) of all of ``array``'s values, in float64, read in bounded slices.
 
@@ -58,7 +79,7 @@ def tensor_moments(value):
     """
     if isinstance(value, np.ndarray):
         return array_moments(value)
-    shape = tuple(int(dim) for dim in keras.ops.shape(value))
+    shape = value_shape(value)
     size = math.prod(shape)
     if size == 0:
         return float("nan"), float("nan")

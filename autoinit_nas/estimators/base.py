@@ -239,9 +239,9 @@ class WeightedLayerEstimator(LayerOutputDistributionEstimator):
     # computed faster than an eager call (recurrent layers), drawing any
     # randomness from the numpy Generator ``rng``; or None to call the layer.
     # And ``probe_call(self, inputs)``: the layer's training-mode outputs
-    # (backend tensors) for the probe's input tensors, from a faster
-    # equivalent of its call (BatchNormalization's fused op), or None to
-    # call the layer.
+    # (backend tensors, or ``values.MeasuredOutput`` where the moments come
+    # with them) for the probe's input tensors, from a faster equivalent of
+    # its call (BatchNormalization's fused op), or None to call the layer.
 
     def probe_target(self):
         """(weight attribute, layer whose ``activation`` to bypass or None), or None.

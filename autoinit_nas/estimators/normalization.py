@@ -1,12 +1,14 @@
 """BatchNormalization, LayerNormalization, GroupNormalization (training mode)."""
 
+import math
+
 import keras
 import numpy as np
 
 from autoinit_nas.maths import gaussian
 from autoinit_nas.estimators.base import LayerOutputDistributionEstimator
 from autoinit_nas.estimators.registry import register
-from autoinit_nas.estimators.values import to_numpy
+from autoinit_nas.estimators.values import MeasuredOutput, to_numpy
 
 
 def _values(value):
@@ -106,7 +108,9 @@ class NormalizationEstimator(LayerOutputDistributionEstimator):
         does in training mode (batch statistics, then gamma and beta) in one
         pass instead of about ten eager ops (4x faster, equal up to float32
         rounding); the moving statistics it would update are restored by the
-        probe anyway. None (call the layer) for anything else.
+        probe anyway. Its output's moments come from the op's per-channel
+        statistics (``_batch_norm_output_moments``), so the probe does not
+        read the output again. None (call the layer) for anything else.
         """
         layer = self.layer
         if (type(layer) is not keras.layers.BatchNormalization or len(inputs) != 1
@@ -122,8 +126,31 @@ class NormalizationEstimator(LayerOutputDistributionEstimator):
         channels = int(x.shape[-1])
         gamma = layer.gamma.value if layer.gamma is not None else tf.ones((channels,), tf.float32)
         beta = layer.beta.value if layer.beta is not None else tf.zeros((channels,), tf.float32)
-        y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, gamma, beta, epsilon=layer.epsilon, is_training=True)
-        return [y]
+        y, _, batch_variance = tf.compat.v1.nn.fused_batch_norm(
+            x, gamma, beta, epsilon=layer.epsilon, is_training=True)
+        count = math.prod(int(dim) for dim in x.shape[:-1])
+        return [MeasuredOutput(y, _batch_norm_output_moments(
+            gamma, beta, batch_variance, count, float(layer.epsilon)))]
+
+
+def _batch_norm_output_moments(gamma, beta, batch_variance, count, epsilon):
+    """(mean, variance) of a training-mode BatchNormalization's output, from its per-channel statistics.
+
+    Channel c's output is gamma_c (x - m_c) / sqrt(v_c + eps) + beta_c over
+    ``count`` values, with m_c, v_c the channel's batch mean and (biased)
+    variance: its mean is beta_c and its variance gamma_c^2 v_c / (v_c + eps).
+    Channels hold equal counts, so the whole tensor's mean is the mean of the
+    beta_c and its variance the mean of the channel variances plus the
+    variance of the beta_c. TensorFlow's fused op returns v_c times
+    count / (count - 1) (the sample variance its moving average takes), so
+    that factor is undone. Read from three vectors instead of the output.
+    """
+    gamma, beta = to_numpy(gamma, np.float64), to_numpy(beta, np.float64)
+    sample = to_numpy(batch_variance, np.float64)
+    biased = sample * ((count - 1) / count) if count > 1 else np.zeros_like(sample)
+    channel_variances = gamma**2 * biased / (biased + epsilon)
+    mean = float(np.mean(beta))
+    return mean, float(np.mean(channel_variances) + np.mean((beta - mean) ** 2))
 
 
 # TensorFlow's fused batch normalization raises smaller epsilons to this.

@@ -7,6 +7,7 @@ Keras's code, not the caller's, so it is silenced here, for exactly that
 message, instead of reaching every user whose tests turn warnings into errors.
 """
 
+import typing
 import warnings
 
 import keras
@@ -29,3 +30,18 @@ def to_numpy(value, dtype=None):
         warnings.filterwarnings("ignore", message=_KERAS_COPY_KEYWORD, category=DeprecationWarning)
         array = keras.ops.convert_to_numpy(value)
     return np.asarray(array, dtype=dtype)
+
+
+class MeasuredOutput(typing.NamedTuple):
+    """A tensor an estimator's ``probe_call`` computed, with its (mean, variance) already known.
+
+    Lets the probe skip reading the tensor back when the op that made it
+    also gave its moments (BatchNormalization's per-channel batch statistics).
+
+    Example:
+        >>> MeasuredOutput(np.zeros(3), (0.0, 0.0)).moments
+        (0.0, 0.0)
+    """
+
+    value: typing.Any
+    moments: tuple

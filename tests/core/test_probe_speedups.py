@@ -6,8 +6,9 @@
   of two, multiplied in place) leaves exactly a fresh ``draw`` at the final
   variance;
 * ``NormalizationEstimator.probe_call`` (TensorFlow's fused batch norm) equals
-  ``layer(x, training=True)`` up to float32 rounding, and is None where the
-  code says it falls back to calling the layer.
+  ``layer(x, training=True)`` up to float32 rounding, gives its output's
+  moments (from the per-channel statistics) as reading the output would, and
+  is None where the code says it falls back to calling the layer.
 """
 
 import keras
@@ -159,7 +160,26 @@ def test_probe_call_equals_the_training_mode_call(kwargs):
     probed = NormalizationEstimator(layer).probe_call([x])
     assert probed is not None and len(probed) == 1
     expected = keras.ops.convert_to_numpy(layer(x, training=True))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(probed[0]), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(probed[0].value), expected, rtol=1e-5, atol=1e-5)
+
+
+MOMENT_SHAPES = {"batch_32": (32, 9, 9, 6), "two_values_per_channel": (2, 1, 1, 6),
+                 "one_value_per_channel": (1, 1, 1, 6)}
+
+
+@pytest.mark.parametrize("kwargs", FUSED_CASES.values(), ids=FUSED_CASES.keys())
+@pytest.mark.parametrize("shape", MOMENT_SHAPES.values(), ids=MOMENT_SHAPES.keys())
+def test_probe_call_moments_are_those_of_its_output(kwargs, shape):
+    # The moments come from the op's per-channel statistics, not from reading
+    # the output: they must equal what reading it gives (float64, two passes).
+    from autoinit_nas.core.probe_values import array_moments
+
+    layer = _built(keras.layers.BatchNormalization(**kwargs), shape)
+    (probed,) = NormalizationEstimator(layer).probe_call([_batch(shape)])
+    mean, var = array_moments(keras.ops.convert_to_numpy(probed.value))
+    # float32 normalization: ~1e-6 relative per value; the variance is near 1 (or beta's spread).
+    assert probed.moments[0] == pytest.approx(mean, abs=1e-5)
+    assert probed.moments[1] == pytest.approx(var, rel=1e-4, abs=1e-6)
 
 
 FALLBACK_CASES = {
