@@ -405,3 +405,23 @@ def test_numpy_cells_drop_out_as_keras_does_in_training(make, estimator_class):
     # Dropout is really applied: without it the second moment differs.
     plain = estimator_class(layer).run_on_probe([inputs], None)[0]
     assert abs(np.mean(plain**2) - per_example[1].mean()) > 4 * error
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one_mask", "a_mask_per_gate"])
+def test_input_drives_are_each_gates_masked_input_times_its_kernel(shared):
+    # What run_cell feeds the recurrence: (x * mask_g) @ kernel_g + bias_g per gate,
+    # whether the gates share one dropout mask (one product) or have their own.
+    from autoinit_nas.estimators.recurrent import _input_drives
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 6, 5)).astype(np.float32)
+    kernels = [rng.standard_normal((5, 7)) for _ in range(3)]
+    biases = [rng.standard_normal(7) for _ in range(3)]
+    mask = (rng.random((4, 1, 5)) > 0.3) / 0.7
+    masks = [mask] * 3 if shared else [(rng.random((4, 1, 5)) > 0.3) / 0.7 for _ in range(3)]
+    drives = _input_drives(x, kernels, biases, masks)
+    for drive, kernel, bias, gate_mask in zip(drives, kernels, biases, masks):
+        expected = (x.astype(np.float64) * gate_mask) @ kernel + bias
+        np.testing.assert_allclose(drive, expected, rtol=1e-5, atol=1e-5)
+    unmasked = _input_drives(x, kernels, biases, [1.0] * 3)
+    np.testing.assert_allclose(unmasked[1], x.astype(np.float64) @ kernels[1] + biases[1], rtol=1e-5, atol=1e-5)
