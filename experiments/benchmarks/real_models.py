@@ -428,7 +428,8 @@ def main(argv=None):
     args = parse_args(argv)
     header = _common.start_run(args.out, [
         f"seed {args.seed}; modes default, {', '.join(args.propagation)}; batch {TRAIN_BATCH} "
-        f"(variance also at {LARGE_BATCH}); one fresh process per measurement",
+        f"(variance also at {LARGE_BATCH} up to {LARGE_BATCH_MAX_RESOLUTION}x{LARGE_BATCH_MAX_RESOLUTION}); "
+        f"one fresh process per measurement",
     ])
     rows = []
     pool = fork_server()
