@@ -392,12 +392,18 @@ class ProbePropagation:
         """Redraw ``attribute`` so the measured pre-activation variance is signal_variance.
 
         Returns the factor the layer's linear output was multiplied by, or
-        None when nothing changed (a dead path keeps the estimate's scale).
+        None when it is not known (the layer is then called again). A dead
+        path keeps the estimate's scale: its weight, drawn at a power of two,
+        is brought to the plan's variance, and the output scales by that
+        factor (the time-series transformer's attention after a one-channel
+        LayerNormalization: calling it again cost a second attention pass).
         """
         _, measured = probe.moments
-        if not math.isfinite(measured) or measured <= VANISHING_RATIO * self.signal_variance:
+        if not math.isfinite(measured):
             self._finish(estimator, attribute)
             return None
+        if measured <= VANISHING_RATIO * self.signal_variance:
+            return self._finish(estimator, attribute)
         variance, fan_in, fan_out = estimator.weight_plan[attribute]
         power = self.powers.get((id(estimator), attribute))
         # The variance the weight holds while measured.

@@ -317,3 +317,31 @@ def test_nas_anchor_models_match_layer_by_layer(name):
     ]
     assert len(errors) >= 10
     assert float(np.median(errors)) <= 0.3
+
+
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_a_dead_input_keeps_the_plans_weights_and_calls_the_layer_once(activation):
+    # LayerNormalization over one channel outputs exactly zero, so the Dense after it
+    # has nothing to measure: its kernel keeps the estimate's scale (what
+    # AutoInitInitializer draws), and the probe scales the output it computed
+    # instead of calling the layer again.
+    inputs = keras.Input((6, 1))
+    dead = L.LayerNormalization()(inputs)
+    dense = L.Dense(4, activation=activation)
+    model = keras.Model(inputs, L.Dense(3)(dense(dead)))
+    calls = []
+    original = type(dense).call
+
+    def counted(self, *args, **kwargs):
+        if self is dense:
+            calls.append(1)
+        return original(self, *args, **kwargs)
+
+    type(dense).call = counted
+    try:
+        AutoInit(weight_init_config={"seed": 3}).initialize_model(model)
+    finally:
+        type(dense).call = original
+    assert len(calls) == 1
+    initializer = dense.kernel_initializer
+    np.testing.assert_array_equal(to_numpy(dense.kernel), to_numpy(initializer(dense.kernel.shape)))
