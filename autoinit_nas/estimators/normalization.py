@@ -115,6 +115,8 @@ class NormalizationEstimator(LayerOutputDistributionEstimator):
         layer = self.layer
         if (type(layer) is not keras.layers.BatchNormalization or len(inputs) != 1
                 or keras.backend.backend() != "tensorflow" or layer.synchronized
+                # Frozen: Keras normalizes with the moving statistics; renorm corrects the batch ones.
+                or not layer.trainable or getattr(layer, "renorm", False)
                 or layer.epsilon < _FUSED_MIN_EPSILON or layer.compute_dtype != "float32"):
             return None
         import tensorflow as tf

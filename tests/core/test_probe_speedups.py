@@ -149,6 +149,7 @@ FUSED_CASES = {
     "no_center": {"center": False},
     "axis_3": {"axis": 3},
     "epsilon_1e-3": {"epsilon": 1e-3},
+    "epsilon_0.1": {"epsilon": 0.1},
 }
 
 
@@ -188,6 +189,8 @@ FALLBACK_CASES = {
     "channels_first_axis": ({"axis": 1}, (8, 6, 5, 5), "tensor"),
     "small_epsilon": ({"epsilon": 1e-6}, (8, 5, 5, 6), "tensor"),
     "synchronized": ({"synchronized": True}, (8, 5, 5, 6), "tensor"),
+    "frozen": ({"trainable": False}, (8, 5, 5, 6), "tensor"),
+    "renorm": ({"renorm": True}, (8, 5, 5, 6), "tensor"),
     "numpy_input": ({}, (8, 5, 5, 6), "numpy"),
     "float16_input": ({}, (8, 5, 5, 6), "float16"),
 }
