@@ -38,11 +38,12 @@ FIGURES = {
     "gated_multiply": (0.01, 0.0039, 0.978, 0.0145),
     "branches_concat": (0.01, 0.0051, 0.997, 0.0135),
     "nested_shared": (0.02, 0.0058, 0.99, 0.0180),
-    "conv1d_avgpool": (0.03, 0.0075, 0.992, 0.0099),
+    # 0.03 / 0.992 before the probe rescaled narrow layers too; the table of
+    # docs/benchmarks/fidelity.csv, re-measured since, prints 0.00 / 1. Seeds
+    # 1-5 on the current probe: medians 0.001-0.021, final 0.994-1.019 (the
+    # spreads below), so the tolerance cannot tell 0.00 from the old 0.03.
+    "conv1d_avgpool": (0.00, 0.0075, 1.0, 0.0099),
     "anchor_pmlb": (0.01, 0.0219, None, None),
-    # The README says 0.07 (mnist) and 0.06 (toxicity), measured before the
-    # probe's batch became >= 32 examples (c282fd4); since then seeds 1-4
-    # give 0.007-0.013 and 0.003-0.008: the README needs 0.01 for both.
     "anchor_mnist": (0.01, 0.0026, None, None),
     "anchor_toxicity": (0.01, 0.0021, None, None),
 }

@@ -345,3 +345,22 @@ def test_a_dead_input_keeps_the_plans_weights_and_calls_the_layer_once(activatio
     assert len(calls) == 1
     initializer = dense.kernel_initializer
     np.testing.assert_array_equal(to_numpy(dense.kernel), to_numpy(initializer(dense.kernel.shape)))
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "tanh"])
+def test_a_nearly_dead_input_gives_the_output_the_rescaled_layer_computes(activation):
+    # A faint input (variance 1e-14) takes the dead path: the probe scales the
+    # pre-activation it measured instead of calling the layer again. Replaying the
+    # initialized model on the probe batch must reproduce what it recorded.
+    inputs = keras.Input((16,))
+    faint = L.Rescaling(1e-7)(inputs)
+    hidden = L.Dense(8, activation=activation, bias_initializer="ones", name="after_faint")(faint)
+    model = keras.Model(inputs, L.Dense(3, name="head")(hidden))
+    model, estimates = AutoInit(weight_init_config={"seed": 5}).initialize_model(model, return_estimates=True)
+    assert estimates["after_faint"][1] <= 1e-12  # the dead path was taken
+    np.testing.assert_array_equal(to_numpy(model.get_layer("after_faint").bias), np.zeros(8))
+    batch = probe.batch_size(model)
+    replayed = measure_moments(model, to_numpy(probe.probe_inputs(model, [(0.0, 1.0)], batch, seed=5)[0]))
+    for key in ("after_faint", "head"):
+        assert replayed[key][1] == pytest.approx(estimates[key][1], rel=1e-3), key
+        assert replayed[key][0] == pytest.approx(estimates[key][0], rel=1e-3, abs=1e-9), key
