@@ -93,8 +93,8 @@ def _check_shapes(node, key, outputs):
         ):
             raise ProbeUnavailable(
                 f"layer '{key}' ({type(node.operation).__name__}) returned shape "
-                f"{tuple(actual)} on the probe batch but declares {declared}: Keras "
-                "cannot run this model either"
+                f"{tuple(actual)} on the probe batch but declares {declared}: layers "
+                "built for the declared shape cannot be trusted to run"
             )
 
 

@@ -3,7 +3,7 @@
 Keras draws default seeds from Python's `random` while a drawn model is
 built; Hypothesis warns about that, but it does not change which model is
 drawn. At the end of a session that ran the property test, the counts
-(examples, layers, probe runs, overflow fallbacks, graphs Keras refused)
+(examples, layers, probe runs, overflow and contradicted-shape fallbacks, graphs Keras refused)
 are printed, so ``make fuzz`` shows what it covered.
 """
 
@@ -28,7 +28,8 @@ def pytest_terminal_summary(terminalreporter):
     write(
         f"fuzz: {COUNT['examples']} architectures ({COUNT['layers']} top-level layers) initialized "
         f"in {seconds:.0f} s; probe ran on {COUNT['probe']}, {COUNT['overflow']} fell back to "
-        f"scalar on overflow; {sum(REJECTED.values())} drawn graphs Keras could not build or run"
+        f"scalar on overflow, {COUNT['contradicted']} on a layer that runs with another shape than it "
+        f"declares; {sum(REJECTED.values())} drawn graphs Keras could not build or run"
     )
     for reason, count in sorted(REJECTED.items(), key=lambda item: -item[1]):
         write(f"  {count} x {reason}")

@@ -191,3 +191,24 @@ def test_falsy_safe_mode_is_refused(value):
     config = keras.Model(inputs, L.Lambda(lambda t: t * 2.0, output_shape=(2,))(inputs)).to_json()
     with pytest.raises(TypeError, match="`safe_mode` must be True or False"):
         AutoInit().initialize_model(config, safe_mode=value)
+
+
+# Fuzz example (make fuzz, 10,000, at e58b1c0): Dense(2, activation="glu") runs
+# with a last axis of 1 but Keras declares 2; matmul(t, t^T) makes the model's
+# output agree with its declaration again, so the generator's output check let
+# it through. The probe must name the layer and fall back, not raise.
+
+
+def test_a_layer_that_runs_with_another_shape_falls_back_by_name():
+    inputs = keras.Input((1, 1))
+    gated = L.Dense(2, activation="glu", use_bias=False, name="gated")(inputs)
+    square = keras.ops.matmul(gated, keras.ops.transpose(gated, (0, 2, 1)))
+    model = keras.Model(inputs, L.Dense(1, name="head")(square))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        autoinit = AutoInit(weight_init_config={"seed": 0})
+        autoinit.initialize_model(model)
+    texts = [str(w.message) for w in caught if "probe_unavailable" in str(getattr(w.message, "cause", ""))]
+    assert autoinit.propagation_used == "scalar"
+    assert any("'gated'" in text and "on the probe batch but declares" in text for text in texts), texts
+    check_initialization(model, {"weight_init_config": {"seed": 0}})
