@@ -411,7 +411,7 @@ def test_numpy_cells_drop_out_as_keras_does_in_training(make, estimator_class):
 def test_input_drives_are_each_gates_masked_input_times_its_kernel(shared):
     # What run_cell feeds the recurrence: (x * mask_g) @ kernel_g + bias_g per gate,
     # whether the gates share one dropout mask (one product) or have their own.
-    from autoinit_nas.estimators.recurrent import _input_drives
+    from autoinit_nas.estimators.recurrent_cells import _input_drives
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal((4, 6, 5)).astype(np.float32)
